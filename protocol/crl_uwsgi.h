@@ -1,0 +1,67 @@
+/*
+ * The uwsgi binary protocol (the packet nginx's uwsgi_pass and Apache's
+ * mod_proxy_uwsgi send): a 4-byte header (modifier1, little-endian 16-bit
+ * size of the vars block, modifier2) followed by the vars block, a sequence
+ * of (16-bit LE key length, key, 16-bit LE value length, value). The request
+ * body follows the block and is framed by the CONTENT_LENGTH var only.
+ *
+ * Pure: no allocation, no I/O, no logging. Vars are slices into buf.
+ */
+#ifndef CRL_UWSGI_H
+#define CRL_UWSGI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <corral/request.h>
+
+#define CRL_UWSGI_HEADER_SIZE 4
+
+typedef enum {
+    CRL_UWSGI_OK = 0,
+    CRL_UWSGI_E_TRUNCATED,   /* a key or value length runs past the block */
+    CRL_UWSGI_E_EMPTY_KEY,   /* a zero-length key */
+    CRL_UWSGI_E_TOO_MANY,    /* more vars than the caller's array holds */
+    CRL_UWSGI_E_TOO_LARGE,   /* block size above the caller's limit */
+    CRL_UWSGI_E_HTTP,        /* the bytes are an HTTP request line, not a packet */
+    CRL_UWSGI_E_BAD_LENGTH,  /* CONTENT_LENGTH present but not a plain decimal */
+} crl_uwsgi_error_t;
+
+typedef struct {
+    uint8_t modifier1;
+    uint8_t modifier2;
+    uint16_t size;           /* vars block size from the header */
+    size_t nvars;            /* out: vars found */
+    int64_t content_length;  /* out: CONTENT_LENGTH, 0 when absent */
+    crl_uwsgi_error_t error; /* out: set when CRL_ERROR is returned */
+} crl_uwsgi_packet_t;
+
+/* Parse a packet header and vars block at the start of buf[0..len).
+ *
+ * Returns the number of bytes the header and vars block take (4 + size)
+ * when both are complete; CRL_AGAIN when more bytes are needed (once 4
+ * bytes are there, pkt->size is set so the caller knows the total);
+ * CRL_ERROR with pkt->error set when the input can never be a valid packet.
+ * max_size bounds the vars block (buffer-size); the E_HTTP check looks at
+ * the first bytes, so it fires before E_TOO_LARGE for "GET / HTTP/1.1".
+ * Up to max_vars vars are stored in vars[]. Modifier values are reported,
+ * not judged. */
+ssize_t crl_uwsgi_parse(const char *buf, size_t len, size_t max_size, crl_uwsgi_packet_t *pkt,
+                        crl_var_t *vars, size_t max_vars);
+
+/* A short English description of an error ("key or value length runs past
+ * the end of the vars block"). */
+const char *crl_uwsgi_strerror(crl_uwsgi_error_t e);
+
+/* Encode one packet (header + vars) into out[0..cap). Returns the number of
+ * bytes written, or CRL_ERROR when it does not fit or a key/value is longer
+ * than 65535 or the block would exceed 65535. For tests, tools and stubs. */
+ssize_t crl_uwsgi_encode(char *out, size_t cap, uint8_t modifier1, uint8_t modifier2,
+                         const crl_var_t *vars, size_t nvars);
+
+/* Parse a CONTENT_LENGTH-style value: 1-18 ASCII digits, nothing else.
+ * Returns CRL_OK and sets *out, or CRL_ERROR. Shared with the HTTP parser. */
+int crl_parse_content_length(const char *s, size_t len, int64_t *out);
+
+#endif
