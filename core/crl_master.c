@@ -1,1 +1,584 @@
-/* placeholder: being written */
+/*
+ * The master process.
+ *
+ * Start-up, in order: log file, env, chdir, sockets (bound once and kept
+ * across reloads), pidfile, plugins' init_master, the application (unless
+ * lazy-apps), then the workers. Corral always runs a master: `master` is
+ * accepted and has no effect.
+ *
+ * The loop is a short dispatcher. Signal handlers only write the signal
+ * number to a self-pipe; the loop polls that pipe and the workers' control
+ * sockets, then handles, in a fixed order: reaped children, shutdown
+ * requests, reload, messages, timers (respawn delays, kill deadlines).
+ *
+ * Workers live in a table of process slots. A worker that dies unexpectedly
+ * is respawned; one that dies within RESPAWN_FAST_SECONDS of starting backs
+ * off exponentially so a crashing app cannot fork-loop the machine. A
+ * reload (SIGHUP) forks the new generation first and stops each old worker
+ * once its replacement reports ready; old workers finish the request they
+ * are serving.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <corral/log.h>
+#include <corral/plugin.h>
+#include <corral/result.h>
+
+#include "crl_log.h"
+#include "crl_master.h"
+#include "crl_option.h"
+#include "crl_plugin.h"
+#include "crl_socket.h"
+#include "crl_worker.h"
+
+#define MAX_PROCS 2048
+#define RESPAWN_FAST_SECONDS 2
+#define RESPAWN_MAX_DELAY 30
+
+typedef struct {
+    int master;
+    long processes;
+    int die_on_term;
+    int vacuum;
+    char *pidfile;
+    int need_app;
+    int lazy_apps;
+    char *chdir;
+    crl_list_t env;
+    crl_list_t hook_master_start;
+    int thunder_lock;
+    long worker_reload_mercy;
+    long reload_mercy;
+    char *logto;
+} crl_master_conf_t;
+
+static crl_master_conf_t conf;
+
+#define OFF(f) offsetof(crl_master_conf_t, f)
+static const crl_option_t options[] = {
+    { .name = "master", .short_name = 'M', .type = CRL_OPT_BOOL, .flags = CRL_OPTF_NOOP,
+      .offset = OFF(master), .help = "accepted: Corral always runs a master process" },
+    { .name = "processes", .aliases = "workers", .short_name = 'p', .type = CRL_OPT_INT,
+      .offset = OFF(processes), .def = "1", .min = 1, .max = 1024,
+      .help = "number of worker processes" },
+    { .name = "die-on-term", .type = CRL_OPT_BOOL, .flags = CRL_OPTF_NOOP,
+      .offset = OFF(die_on_term),
+      .help = "accepted: SIGTERM always shuts Corral down gracefully" },
+    { .name = "vacuum", .type = CRL_OPT_BOOL, .offset = OFF(vacuum),
+      .help = "on exit remove the unix sockets and pidfile Corral created" },
+    { .name = "pidfile", .type = CRL_OPT_STRING, .offset = OFF(pidfile),
+      .help = "write the master's pid to this file" },
+    { .name = "need-app", .type = CRL_OPT_BOOL, .offset = OFF(need_app), .def = "true",
+      .help = "exit if the application cannot be loaded (on by default, as in uWSGI 2.1)" },
+    { .name = "lazy-apps", .aliases = "lazy", .type = CRL_OPT_BOOL, .offset = OFF(lazy_apps),
+      .help = "load the application in each worker after fork instead of once in the master" },
+    { .name = "chdir", .type = CRL_OPT_STRING, .offset = OFF(chdir),
+      .help = "change to this directory before binding sockets and loading the app" },
+    { .name = "env", .type = CRL_OPT_LIST, .offset = OFF(env),
+      .help = "set an environment variable KEY=VALUE (repeatable)" },
+    { .name = "hook-master-start", .type = CRL_OPT_LIST, .offset = OFF(hook_master_start),
+      .help = "accepted for 'unix_signal:15 gracefully_kill_them_all' (Corral's default)" },
+    { .name = "thunder-lock", .type = CRL_OPT_BOOL, .flags = CRL_OPTF_NOOP,
+      .offset = OFF(thunder_lock),
+      .help = "accepted: one connection already wakes one worker (EPOLLEXCLUSIVE)" },
+    { .name = "worker-reload-mercy", .type = CRL_OPT_INT, .offset = OFF(worker_reload_mercy),
+      .def = "60", .min = 1, .max = 86400,
+      .help = "seconds a stopping worker may take to finish before it is killed" },
+    { .name = "reload-mercy", .type = CRL_OPT_INT, .offset = OFF(reload_mercy), .def = "60",
+      .min = 1, .max = 86400,
+      .help = "seconds the whole instance may take to stop gracefully before workers are killed" },
+    { .name = "logto", .type = CRL_OPT_STRING, .offset = OFF(logto),
+      .help = "append the log to this file instead of stderr" },
+};
+
+int crl_master_options_register(void)
+{
+    return crl_option_register("master", options, sizeof(options) / sizeof(options[0]), &conf);
+}
+
+/* ---- process table -------------------------------------------------------- */
+
+typedef struct {
+    pid_t pid;          /* 0: free slot */
+    unsigned id;        /* worker number, 1..processes */
+    unsigned gen;       /* reload generation */
+    int ctl;            /* master's end of the control socketpair */
+    int stopping;       /* asked to stop: its exit is expected */
+    int ready;
+    time_t started;
+    time_t kill_at;     /* SIGKILL deadline when stopping, else 0 */
+} proc_t;
+
+typedef struct {
+    unsigned fast_deaths;
+    time_t respawn_at;  /* 0: no respawn pending */
+} wslot_t;
+
+enum { RUNNING, STOPPING, STOPPING_NOW };
+
+static proc_t procs[MAX_PROCS];
+static wslot_t *wslots; /* [processes + 1], index 0 unused */
+static unsigned generation;
+static int state = RUNNING;
+static int exit_status;
+static int sigpipe_fds[2] = { -1, -1 };
+static int pidfile_written;
+
+static time_t now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static void on_signal(int signo)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)signo;
+    if (write(sigpipe_fds[1], &b, 1) < 0) {
+        /* full pipe: the loop is already due to wake */
+    }
+    errno = saved;
+}
+
+static void master_signals(void)
+{
+    static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2 };
+    struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaction(sigs[i], &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+static proc_t *proc_by_pid(pid_t pid)
+{
+    for (size_t i = 0; i < MAX_PROCS; i++)
+        if (procs[i].pid == pid)
+            return &procs[i];
+    return NULL;
+}
+
+static size_t live_procs(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < MAX_PROCS; i++)
+        n += procs[i].pid != 0;
+    return n;
+}
+
+static void run_hooks_fork(int parent)
+{
+    for (size_t i = 0; i < crl_plugin_count(); i++) {
+        const crl_plugin_t *p = crl_plugin_at(i);
+        if (parent < 0 && p->fork_prepare)
+            p->fork_prepare();
+        else if (parent > 0 && p->fork_parent)
+            p->fork_parent();
+    }
+}
+
+/* In the new child: drop what belongs to the master, then become a worker. */
+static void become_worker(unsigned id, int ctl)
+{
+    close(sigpipe_fds[0]);
+    close(sigpipe_fds[1]);
+    for (size_t i = 0; i < MAX_PROCS; i++)
+        if (procs[i].pid)
+            close(procs[i].ctl);
+    crl_worker_main(id, ctl, conf.lazy_apps);
+}
+
+static int spawn(unsigned id)
+{
+    proc_t *p = proc_by_pid(0);
+    int sv[2];
+    sigset_t all, old;
+
+    if (p == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        crl_log(CRL_LOG_ERR, p ? errno : 0, "cannot spawn worker %u", id);
+        return CRL_ERROR;
+    }
+    /* Signals stay blocked across fork so that a signal reaching the child
+     * before it installs its own handlers is not taken for the master's. */
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    run_hooks_fork(-1);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        become_worker(id, sv[1]);
+    }
+    run_hooks_fork(1);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(sv[1]);
+    if (pid < 0) {
+        crl_log(CRL_LOG_ERR, errno, "fork of worker %u", id);
+        close(sv[0]);
+        return CRL_ERROR;
+    }
+    *p = (proc_t){ .pid = pid, .id = id, .gen = generation, .ctl = sv[0], .started = now() };
+    crl_log(CRL_LOG_INFO, 0, "spawned worker %u (pid %d)", id, (int)pid);
+    return CRL_OK;
+}
+
+static void stop_proc(proc_t *p, int sig, long mercy)
+{
+    if (!p->stopping) {
+        p->stopping = 1;
+        p->kill_at = now() + mercy;
+    }
+    kill(p->pid, sig);
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+static void schedule_respawn(proc_t *p)
+{
+    wslot_t *w = &wslots[p->id];
+    if (now() - p->started < RESPAWN_FAST_SECONDS) {
+        w->fast_deaths++;
+        unsigned shift = w->fast_deaths < 6 ? w->fast_deaths - 1 : 5;
+        time_t delay = (time_t)1 << shift;
+        if (delay > RESPAWN_MAX_DELAY)
+            delay = RESPAWN_MAX_DELAY;
+        crl_log(CRL_LOG_WARN, 0, "worker %u died %u time(s) right after starting; respawning "
+                "in %ld s", p->id, w->fast_deaths, (long)delay);
+        w->respawn_at = now() + delay;
+    } else {
+        w->fast_deaths = 0;
+        w->respawn_at = now();
+    }
+}
+
+static void reap(void)
+{
+    int status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        proc_t *p = proc_by_pid(pid);
+        if (p == NULL)
+            continue;
+        if (WIFSIGNALED(status))
+            crl_log(p->stopping ? CRL_LOG_INFO : CRL_LOG_ERR, 0,
+                    "worker %u (pid %d) killed by signal %d", p->id, (int)pid, WTERMSIG(status));
+        else if (!p->stopping || WEXITSTATUS(status) != 0)
+            crl_log(p->stopping ? CRL_LOG_INFO : CRL_LOG_ERR, 0,
+                    "worker %u (pid %d) exited with status %d", p->id, (int)pid,
+                    WEXITSTATUS(status));
+        else
+            crl_log(CRL_LOG_INFO, 0, "worker %u (pid %d) stopped", p->id, (int)pid);
+        int expected = p->stopping;
+        close(p->ctl);
+        if (!expected && state == RUNNING)
+            schedule_respawn(p);
+        p->pid = 0;
+    }
+}
+
+static void begin_shutdown(int immediate)
+{
+    if (immediate || state == STOPPING) {
+        state = STOPPING_NOW;
+        crl_log(CRL_LOG_INFO, 0, "stopping now");
+        for (size_t i = 0; i < MAX_PROCS; i++)
+            if (procs[i].pid)
+                stop_proc(&procs[i], SIGKILL, 0);
+        return;
+    }
+    state = STOPPING;
+    crl_log(CRL_LOG_INFO, 0, "graceful shutdown: waiting up to %ld s for requests in progress",
+            conf.reload_mercy);
+    for (size_t i = 0; i < MAX_PROCS; i++)
+        if (procs[i].pid)
+            stop_proc(&procs[i], SIGTERM, conf.reload_mercy);
+}
+
+static void reload(void)
+{
+    crl_log(CRL_LOG_INFO, 0, "graceful reload: starting new workers");
+    generation++;
+    for (unsigned id = 1; id <= (unsigned)conf.processes; id++) {
+        wslots[id].respawn_at = 0;
+        spawn(id);
+    }
+}
+
+/* A new-generation worker is ready: retire the old worker it replaces. */
+static void retire_replaced(const proc_t *fresh)
+{
+    for (size_t i = 0; i < MAX_PROCS; i++) {
+        proc_t *p = &procs[i];
+        if (p->pid && p->id == fresh->id && p->gen < fresh->gen && !p->stopping)
+            stop_proc(p, SIGTERM, conf.worker_reload_mercy);
+    }
+}
+
+static void read_message(proc_t *p)
+{
+    crl_msg_t m;
+    ssize_t n = recv(p->ctl, &m, sizeof(m), MSG_DONTWAIT);
+    if (n != (ssize_t)sizeof(m))
+        return; /* EOF or nothing: the reaper deals with exits */
+    switch (m.type) {
+    case CRL_MSG_READY:
+        p->ready = 1;
+        wslots[p->id].fast_deaths = 0;
+        retire_replaced(p);
+        break;
+    case CRL_MSG_RECYCLE:
+        p->stopping = 1;
+        p->kill_at = now() + conf.worker_reload_mercy;
+        if (state == RUNNING)
+            spawn(p->id);
+        break;
+    case CRL_MSG_APP_FAILED:
+        if (conf.need_app && state == RUNNING) {
+            crl_log(CRL_LOG_ERR, 0, "worker %u could not load the application and need-app is "
+                    "on: shutting down", p->id);
+            exit_status = 1;
+            begin_shutdown(0);
+        }
+        break;
+    }
+}
+
+static void timers(void)
+{
+    time_t t = now();
+    for (size_t i = 0; i < MAX_PROCS; i++) {
+        proc_t *p = &procs[i];
+        if (p->pid && p->stopping && p->kill_at && t >= p->kill_at) {
+            crl_log(CRL_LOG_WARN, 0, "worker %u (pid %d) did not stop in time; killing it",
+                    p->id, (int)p->pid);
+            kill(p->pid, SIGKILL);
+            p->kill_at = 0;
+        }
+    }
+    for (unsigned id = 1; state == RUNNING && id <= (unsigned)conf.processes; id++) {
+        if (wslots[id].respawn_at && t >= wslots[id].respawn_at) {
+            wslots[id].respawn_at = 0;
+            spawn(id);
+        }
+    }
+}
+
+static int next_timeout_ms(void)
+{
+    time_t t = now(), next = 0;
+    for (size_t i = 0; i < MAX_PROCS; i++)
+        if (procs[i].pid && procs[i].kill_at && (!next || procs[i].kill_at < next))
+            next = procs[i].kill_at;
+    for (unsigned id = 1; id <= (unsigned)conf.processes; id++)
+        if (wslots[id].respawn_at && (!next || wslots[id].respawn_at < next))
+            next = wslots[id].respawn_at;
+    if (!next)
+        return -1;
+    return next <= t ? 0 : (int)(next - t) * 1000;
+}
+
+static void dispatch_signals(void)
+{
+    unsigned char buf[64];
+    int chld = 0, term = 0, quit = 0, hup = 0;
+    ssize_t n;
+
+    while ((n = read(sigpipe_fds[0], buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            chld |= buf[i] == SIGCHLD;
+            term |= buf[i] == SIGTERM;
+            quit |= buf[i] == SIGINT || buf[i] == SIGQUIT;
+            hup |= buf[i] == SIGHUP;
+        }
+    }
+    if (chld)
+        reap();
+    if (term)
+        begin_shutdown(0);
+    if (quit)
+        begin_shutdown(1);
+    if (hup && state == RUNNING)
+        reload();
+}
+
+static void master_loop(void)
+{
+    struct pollfd fds[MAX_PROCS + 1];
+    proc_t *owner[MAX_PROCS + 1];
+
+    while (state == RUNNING || live_procs() > 0) {
+        nfds_t n = 0;
+        fds[n++] = (struct pollfd){ .fd = sigpipe_fds[0], .events = POLLIN };
+        for (size_t i = 0; i < MAX_PROCS; i++) {
+            if (procs[i].pid) {
+                owner[n] = &procs[i];
+                fds[n++] = (struct pollfd){ .fd = procs[i].ctl, .events = POLLIN };
+            }
+        }
+        int rc = poll(fds, n, next_timeout_ms());
+        if (rc < 0 && errno != EINTR) {
+            crl_log(CRL_LOG_ERR, errno, "master poll");
+            break;
+        }
+        if (rc > 0 && fds[0].revents)
+            dispatch_signals();
+        for (nfds_t i = 1; rc > 0 && i < n; i++)
+            if ((fds[i].revents & POLLIN) && owner[i]->pid)
+                read_message(owner[i]);
+        timers();
+    }
+}
+
+/* ---- start-up ---------------------------------------------------------------- */
+
+static int apply_env(void)
+{
+    for (size_t i = 0; i < conf.env.n; i++) {
+        crl_list_item_t *it = &conf.env.items[i];
+        if (strchr(it->value, '=') == NULL || it->value[0] == '=') {
+            crl_log(CRL_LOG_ERR, 0, "env '%s' at %s:%u must be KEY=VALUE", it->value, it->file,
+                    it->line);
+            return CRL_ERROR;
+        }
+        putenv(it->value); /* the registry keeps the string for the process lifetime */
+    }
+    return CRL_OK;
+}
+
+static void check_hooks(void)
+{
+    for (size_t i = 0; i < conf.hook_master_start.n; i++) {
+        crl_list_item_t *it = &conf.hook_master_start.items[i];
+        if (strcmp(it->value, "unix_signal:15 gracefully_kill_them_all") != 0)
+            crl_log(CRL_LOG_WARN, 0, "hook-master-start '%s' at %s:%u is not supported; ignored",
+                    it->value, it->file, it->line);
+    }
+}
+
+static int write_pidfile(void)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    int fd = open(conf.pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, buf, (size_t)n) != n) {
+        crl_log(CRL_LOG_ERR, errno, "cannot write pidfile %s", conf.pidfile);
+        if (fd >= 0)
+            close(fd);
+        return CRL_ERROR;
+    }
+    close(fd);
+    pidfile_written = 1;
+    return CRL_OK;
+}
+
+/* Remove the pidfile only if it still holds our pid: another instance may
+ * have taken it over. */
+static void remove_pidfile(void)
+{
+    char buf[32] = { 0 };
+    int fd = open(conf.pidfile, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n > 0 && atoi(buf) == (int)getpid())
+        unlink(conf.pidfile);
+}
+
+static int load_app(void)
+{
+    const crl_plugin_t *app = crl_plugin_app();
+    int rc = app ? app->app->load() : CRL_DECLINED;
+
+    if (rc == CRL_OK)
+        return CRL_OK;
+    if (rc == CRL_DECLINED)
+        crl_log(conf.need_app ? CRL_LOG_ERR : CRL_LOG_WARN, 0,
+                "no application configured: set module, wsgi-file or mount");
+    else
+        crl_log(conf.need_app ? CRL_LOG_ERR : CRL_LOG_WARN, 0,
+                "the application could not be loaded%s",
+                conf.need_app ? "; exiting (need-app is on; set need-app = false to serve "
+                                "errors instead)" : "; serving 500s");
+    return conf.need_app ? CRL_ERROR : CRL_OK;
+}
+
+static int prepare(void)
+{
+    if (conf.logto && crl_log_open(conf.logto) != CRL_OK)
+        return CRL_ERROR;
+    if (apply_env() != CRL_OK)
+        return CRL_ERROR;
+    check_hooks();
+    if (conf.chdir && chdir(conf.chdir) != 0) {
+        crl_log(CRL_LOG_ERR, errno, "chdir to %s", conf.chdir);
+        return CRL_ERROR;
+    }
+    if (crl_socket_open_all() != CRL_OK)
+        return CRL_ERROR;
+    if (conf.pidfile && write_pidfile() != CRL_OK)
+        return CRL_ERROR;
+    for (size_t i = 0; i < crl_plugin_count(); i++) {
+        const crl_plugin_t *p = crl_plugin_at(i);
+        if (p->init_master && p->init_master() != CRL_OK) {
+            crl_log(CRL_LOG_ERR, 0, "plugin %s failed to initialise", p->name);
+            return CRL_ERROR;
+        }
+    }
+    if (!conf.lazy_apps && load_app() != CRL_OK)
+        return CRL_ERROR;
+    if (conf.lazy_apps && crl_plugin_app() == NULL && conf.need_app) {
+        crl_log(CRL_LOG_ERR, 0, "no application configured: set module, wsgi-file or mount");
+        return CRL_ERROR;
+    }
+    return CRL_OK;
+}
+
+static void cleanup(void)
+{
+    for (size_t i = 0; i < crl_plugin_count(); i++)
+        if (crl_plugin_at(i)->exit_master)
+            crl_plugin_at(i)->exit_master();
+    if (conf.vacuum) {
+        crl_socket_vacuum();
+        if (pidfile_written)
+            remove_pidfile();
+    }
+}
+
+int crl_master_run(void)
+{
+    if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        crl_log(CRL_LOG_ERR, errno, "pipe");
+        return 1;
+    }
+    master_signals();
+    wslots = calloc((size_t)conf.processes + 1, sizeof(*wslots));
+    if (wslots == NULL || prepare() != CRL_OK) {
+        cleanup();
+        return 1;
+    }
+    crl_log(CRL_LOG_INFO, 0, "corral %s: master pid %d, %ld worker(s)", CRL_VERSION,
+            (int)getpid(), conf.processes);
+    for (unsigned id = 1; id <= (unsigned)conf.processes; id++)
+        if (spawn(id) != CRL_OK)
+            wslots[id].respawn_at = now() + 1;
+    master_loop();
+    cleanup();
+    crl_log(CRL_LOG_INFO, 0, "bye");
+    return exit_status;
+}

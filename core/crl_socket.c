@@ -1,1 +1,364 @@
-/* placeholder: being written */
+/*
+ * Listening sockets. The master binds every configured address once, before
+ * privileges are dropped; workers inherit the descriptors and accept on them
+ * (non-blocking, so a worker woken for a connection another worker took
+ * goes back to epoll). Sockets stay open across worker reloads.
+ *
+ * Address syntax is uWSGI's: anything without ':' is a unix path ("8000"
+ * alone is a file named 8000, as in uWSGI), "@name" is an abstract unix
+ * socket, ":port" binds every IPv4 interface, "[::1]:port" IPv6.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <corral/log.h>
+#include <corral/result.h>
+
+#include "crl_option.h"
+#include "crl_socket.h"
+
+#define MAX_LISTENERS 64
+
+typedef struct {
+    crl_list_t socket;      /* protocol given by `protocol` (uwsgi default) */
+    crl_list_t uwsgi_socket;
+    crl_list_t http_socket;
+    crl_list_t http;        /* served by the workers themselves */
+    char *protocol;
+    unsigned chmod_socket;
+    char *chown_socket;
+    long listen;
+} crl_socket_conf_t;
+
+static crl_socket_conf_t conf;
+
+static const crl_option_t options[] = {
+    { .name = "socket", .short_name = 's', .type = CRL_OPT_LIST,
+      .offset = offsetof(crl_socket_conf_t, socket),
+      .help = "bind a socket speaking the default protocol (uwsgi unless `protocol` says "
+              "otherwise): /path, @abstract, host:port, :port, [::1]:port" },
+    { .name = "uwsgi-socket", .type = CRL_OPT_LIST,
+      .offset = offsetof(crl_socket_conf_t, uwsgi_socket),
+      .help = "bind a socket that always speaks the uwsgi protocol" },
+    { .name = "http-socket", .type = CRL_OPT_LIST,
+      .offset = offsetof(crl_socket_conf_t, http_socket),
+      .help = "bind a socket on which the workers speak HTTP/1.1" },
+    { .name = "http", .aliases = "httprouter", .type = CRL_OPT_LIST,
+      .offset = offsetof(crl_socket_conf_t, http),
+      .help = "like http-socket: Corral's workers answer HTTP themselves, no router process" },
+    { .name = "protocol", .aliases = "socket-protocol", .type = CRL_OPT_STRING,
+      .offset = offsetof(crl_socket_conf_t, protocol), .def = "uwsgi",
+      .help = "protocol of plain `socket` entries: uwsgi or http" },
+    { .name = "chmod-socket", .aliases = "chmod", .short_name = 'C', .type = CRL_OPT_MODE,
+      .flags = CRL_OPTF_OPTARG, .offset = offsetof(crl_socket_conf_t, chmod_socket),
+      .help = "permissions of unix sockets: three octal digits; bare means 666" },
+    { .name = "chown-socket", .type = CRL_OPT_STRING,
+      .offset = offsetof(crl_socket_conf_t, chown_socket),
+      .help = "owner of unix sockets: user[:group]" },
+    { .name = "listen", .short_name = 'l', .type = CRL_OPT_INT,
+      .offset = offsetof(crl_socket_conf_t, listen), .def = "1024", .min = 1, .max = 65535,
+      .help = "listen() backlog of every socket" },
+};
+
+static crl_listener_t listeners[MAX_LISTENERS];
+static size_t nlisteners;
+
+int crl_socket_options_register(void)
+{
+    return crl_option_register("socket", options, sizeof(options) / sizeof(options[0]), &conf);
+}
+
+size_t crl_socket_count(void)
+{
+    return nlisteners;
+}
+
+crl_listener_t *crl_socket_at(size_t i)
+{
+    return i < nlisteners ? &listeners[i] : NULL;
+}
+
+static int parse_unix(const char *addr, struct sockaddr_storage *ss, socklen_t *len, char *err,
+                      size_t errlen)
+{
+    struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+    size_t n = strlen(addr);
+
+    if (n == 0 || n >= sizeof(sun->sun_path)) {
+        snprintf(err, errlen, "unix socket path must be 1 to %zu bytes",
+                 sizeof(sun->sun_path) - 1);
+        return CRL_ERROR;
+    }
+    memset(sun, 0, sizeof(*sun));
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, addr, n);
+    if (addr[0] == '@')
+        sun->sun_path[0] = '\0'; /* abstract namespace */
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (addr[0] == '@' ? 0 : 1));
+    return CRL_OK;
+}
+
+int crl_socket_parse_address(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
+                             char *err, size_t errlen)
+{
+    const char *colon = strrchr(addr, ':');
+    char host[256];
+
+    if (colon == NULL || addr[0] == '/' || addr[0] == '.' || addr[0] == '@')
+        return parse_unix(addr, ss, len, err, errlen);
+
+    size_t hlen = (size_t)(colon - addr);
+    const char *h = addr;
+    if (hlen >= 2 && addr[0] == '[' && addr[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(host)) {
+        snprintf(err, errlen, "host name too long");
+        return CRL_ERROR;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535) {
+        snprintf(err, errlen, "invalid port '%s'", colon + 1);
+        return CRL_ERROR;
+    }
+
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res;
+    char portstr[8];
+    snprintf(portstr, sizeof(portstr), "%ld", port);
+    int rc = getaddrinfo(hlen == 0 || strcmp(host, "*") == 0 ? "0.0.0.0" : host, portstr, &hints,
+                         &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(rc));
+        return CRL_ERROR;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return CRL_OK;
+}
+
+/* A unix socket file left by a previous run that nobody listens on is
+ * removed; one that accepts connections means another server owns it. */
+static int clear_stale_unix(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return CRL_OK;
+    if (!S_ISSOCK(st.st_mode)) {
+        crl_log(CRL_LOG_ERR, 0, "%s exists and is not a socket; refusing to replace it", path);
+        return CRL_ERROR;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    int live = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (live) {
+        crl_log(CRL_LOG_ERR, 0, "%s is in use by another server", path);
+        return CRL_ERROR;
+    }
+    unlink(path);
+    return CRL_OK;
+}
+
+static int chown_unix(const char *path)
+{
+    char spec[256];
+    snprintf(spec, sizeof(spec), "%s", conf.chown_socket);
+    char *group = strchr(spec, ':');
+    if (group)
+        *group++ = '\0';
+
+    uid_t uid = (uid_t)-1;
+    gid_t gid = (gid_t)-1;
+    struct passwd *pw = getpwnam(spec);
+    char *end;
+    if (pw) {
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    } else if (spec[0] && (uid = (uid_t)strtoul(spec, &end, 10), *end == '\0')) {
+    } else {
+        crl_log(CRL_LOG_ERR, 0, "chown-socket: unknown user '%s'", spec);
+        return CRL_ERROR;
+    }
+    if (group && *group) {
+        struct group *gr = getgrnam(group);
+        if (gr)
+            gid = gr->gr_gid;
+        else if (gid = (gid_t)strtoul(group, &end, 10), *end != '\0') {
+            crl_log(CRL_LOG_ERR, 0, "chown-socket: unknown group '%s'", group);
+            return CRL_ERROR;
+        }
+    }
+    if (chown(path, uid, gid) != 0) {
+        crl_log(CRL_LOG_ERR, errno, "chown-socket %s on %s", conf.chown_socket, path);
+        return CRL_ERROR;
+    }
+    return CRL_OK;
+}
+
+static void describe(crl_listener_t *l, const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &in->sin_addr, l->host, sizeof(l->host));
+        snprintf(l->port, sizeof(l->port), "%u", ntohs(in->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, l->host, sizeof(l->host));
+        snprintf(l->port, sizeof(l->port), "%u", ntohs(in6->sin6_port));
+    } else {
+        snprintf(l->host, sizeof(l->host), "localhost");
+        l->port[0] = '\0';
+    }
+}
+
+static void warn_somaxconn(void)
+{
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    long max = 0;
+    if (f == NULL)
+        return;
+    if (fscanf(f, "%ld", &max) == 1 && max > 0 && conf.listen > max)
+        crl_log(CRL_LOG_WARN, 0,
+                "listen = %ld is above net.core.somaxconn = %ld; the kernel caps the backlog "
+                "at %ld", conf.listen, max, max);
+    fclose(f);
+}
+
+static int open_one(const crl_list_item_t *it, crl_proto_t proto)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char err[256];
+    int fd = -1, one = 1;
+
+    if (nlisteners == MAX_LISTENERS) {
+        crl_log(CRL_LOG_ERR, 0, "too many sockets (at most %d)", MAX_LISTENERS);
+        return CRL_ERROR;
+    }
+    if (crl_socket_parse_address(it->value, &ss, &sslen, err, sizeof(err)) != CRL_OK) {
+        crl_log(CRL_LOG_ERR, 0, "socket '%s' at %s:%u: %s", it->value, it->file, it->line, err);
+        return CRL_ERROR;
+    }
+    crl_listener_t *l = &listeners[nlisteners];
+    memset(l, 0, sizeof(*l));
+    int is_path = ss.ss_family == AF_UNIX && it->value[0] != '@';
+    if (is_path && clear_stale_unix(it->value) != CRL_OK)
+        return CRL_ERROR;
+
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    if (ss.ss_family != AF_UNIX) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ss.ss_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, (int)conf.listen) != 0)
+        goto fail;
+    if (ss.ss_family != AF_UNIX) {
+        /* ":0" asks the kernel for a port: report the one we got. */
+        sslen = sizeof(ss);
+        getsockname(fd, (struct sockaddr *)&ss, &sslen);
+    }
+    if (is_path) {
+        l->unix_path = strdup(it->value);
+        if (conf.chmod_socket && chmod(it->value, conf.chmod_socket) != 0) {
+            crl_log(CRL_LOG_ERR, errno, "chmod-socket %03o on %s", conf.chmod_socket, it->value);
+            goto cleanup;
+        }
+        if (conf.chown_socket && chown_unix(it->value) != CRL_OK)
+            goto cleanup;
+    }
+    l->fd = fd;
+    l->proto = proto;
+    l->family = ss.ss_family;
+    l->name = it->value;
+    describe(l, &ss);
+    nlisteners++;
+    crl_log(CRL_LOG_INFO, 0, "%s socket bound to %s (fd %d)",
+            proto == CRL_PROTO_HTTP ? "http" : "uwsgi", it->value, fd);
+    return CRL_OK;
+
+fail:
+    crl_log(CRL_LOG_ERR, errno, "cannot bind socket '%s' (%s:%u)", it->value, it->file, it->line);
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    if (l->unix_path) {
+        unlink(l->unix_path);
+        free(l->unix_path);
+        l->unix_path = NULL;
+    }
+    return CRL_ERROR;
+}
+
+static int open_list(const crl_list_t *list, crl_proto_t proto)
+{
+    for (size_t i = 0; i < list->n; i++)
+        if (open_one(&list->items[i], proto) != CRL_OK)
+            return CRL_ERROR;
+    return CRL_OK;
+}
+
+int crl_socket_open_all(void)
+{
+    crl_proto_t def = CRL_PROTO_UWSGI;
+
+    if (conf.protocol && strcmp(conf.protocol, "http") == 0)
+        def = CRL_PROTO_HTTP;
+    else if (conf.protocol && strcmp(conf.protocol, "uwsgi") != 0) {
+        crl_log(CRL_LOG_ERR, 0, "protocol '%s' is not supported (uwsgi or http)", conf.protocol);
+        return CRL_ERROR;
+    }
+    warn_somaxconn();
+    if (open_list(&conf.socket, def) != CRL_OK ||
+        open_list(&conf.uwsgi_socket, CRL_PROTO_UWSGI) != CRL_OK ||
+        open_list(&conf.http_socket, CRL_PROTO_HTTP) != CRL_OK ||
+        open_list(&conf.http, CRL_PROTO_HTTP) != CRL_OK)
+        return CRL_ERROR;
+    if (nlisteners == 0) {
+        crl_log(CRL_LOG_ERR, 0,
+                "no socket configured: set socket, http-socket or http (e.g. --http-socket :8000)");
+        return CRL_ERROR;
+    }
+    return CRL_OK;
+}
+
+void crl_socket_vacuum(void)
+{
+    for (size_t i = 0; i < nlisteners; i++)
+        if (listeners[i].unix_path && unlink(listeners[i].unix_path) == 0)
+            crl_log(CRL_LOG_INFO, 0, "removed unix socket %s", listeners[i].unix_path);
+}
+
+void crl_socket_close_all(void)
+{
+    for (size_t i = 0; i < nlisteners; i++) {
+        if (listeners[i].fd >= 0)
+            close(listeners[i].fd);
+        listeners[i].fd = -1;
+    }
+}

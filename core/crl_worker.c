@@ -1,1 +1,288 @@
-/* placeholder: being written */
+/*
+ * A worker process: waits in epoll on every listening socket (registered
+ * with EPOLLEXCLUSIVE, so one connection wakes one worker) and on a
+ * self-pipe its signal handlers write to; accepts; reads one request; hands
+ * it to the application plugin; logs it; closes.
+ *
+ * Signals: SIGTERM finishes the request in progress and exits (graceful);
+ * SIGINT and SIGQUIT exit at once. The worker also gets SIGTERM when the
+ * master dies (PR_SET_PDEATHSIG), so it never outlives it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <corral/log.h>
+#include <corral/plugin.h>
+#include <corral/result.h>
+
+#include "crl_log.h"
+#include "crl_option.h"
+#include "crl_plugin.h"
+#include "crl_request.h"
+#include "crl_socket.h"
+#include "crl_worker.h"
+
+typedef struct {
+    long buffer_size;
+    long socket_timeout;
+    int disable_logging;
+    int log_4xx;
+    int log_5xx;
+    long max_requests;
+} crl_worker_conf_t;
+
+static crl_worker_conf_t conf;
+
+static const crl_option_t options[] = {
+    { .name = "buffer-size", .short_name = 'b', .type = CRL_OPT_INT, .flags = CRL_OPTF_CLAMP,
+      .offset = offsetof(crl_worker_conf_t, buffer_size), .def = "4096", .min = 512,
+      .max = 65535, .help = "largest request head (uwsgi vars block or HTTP head) in bytes" },
+    { .name = "socket-timeout", .short_name = 'z', .type = CRL_OPT_INT,
+      .offset = offsetof(crl_worker_conf_t, socket_timeout), .def = "4", .min = 1,
+      .max = 86400, .help = "seconds to wait for a client to send or receive before giving up" },
+    { .name = "disable-logging", .short_name = 'L', .type = CRL_OPT_BOOL,
+      .offset = offsetof(crl_worker_conf_t, disable_logging),
+      .help = "do not log each request (errors are still logged)" },
+    { .name = "log-4xx", .type = CRL_OPT_BOOL, .offset = offsetof(crl_worker_conf_t, log_4xx),
+      .help = "log requests answered with 4xx even with disable-logging" },
+    { .name = "log-5xx", .type = CRL_OPT_BOOL, .offset = offsetof(crl_worker_conf_t, log_5xx),
+      .help = "log requests answered with 5xx even with disable-logging" },
+    { .name = "max-requests", .short_name = 'R', .type = CRL_OPT_INT,
+      .offset = offsetof(crl_worker_conf_t, max_requests), .def = "0", .min = 0,
+      .max = 0x7fffffffL,
+      .help = "replace a worker after it has served this many requests (0: never)" },
+};
+
+int crl_worker_options_register(void)
+{
+    return crl_option_register("worker", options, sizeof(options) / sizeof(options[0]), &conf);
+}
+
+static volatile sig_atomic_t stopping;
+static int sigpipe_fds[2] = { -1, -1 };
+
+static void on_term(int signo)
+{
+    int saved = errno;
+    stopping = 1;
+    if (write(sigpipe_fds[1], "t", 1) < 0) {
+        /* the pipe is full: a wake-up is pending anyway */
+    }
+    errno = saved;
+    (void)signo;
+}
+
+static void on_quit(int signo)
+{
+    (void)signo;
+    _exit(0);
+}
+
+static void setup_signals(void)
+{
+    struct sigaction sa = { .sa_handler = on_term };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_quit;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static void send_msg(int ctl, unsigned id, crl_msg_type_t type)
+{
+    crl_msg_t m = { .type = type, .worker_id = id };
+    if (send(ctl, &m, sizeof(m), MSG_NOSIGNAL) < 0 && errno != EPIPE)
+        crl_log(CRL_LOG_WARN, errno, "worker %u cannot reach the master", id);
+}
+
+/* ---- request log ---------------------------------------------------------- */
+
+static void clean_copy(char *dst, size_t cap, crl_str_t s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s.data[i];
+        dst[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    dst[n] = '\0';
+}
+
+static const char *log_time(void)
+{
+    static char buf[32];
+    static time_t last;
+    time_t now = time(NULL);
+    if (now != last) {
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm);
+        last = now;
+    }
+    return buf;
+}
+
+static void log_request(crl_conn_t *c, unsigned id, unsigned long long nreq,
+                        const struct timespec *t0)
+{
+    int st = c->status;
+    if (conf.disable_logging && !(conf.log_4xx && st >= 400 && st < 500) &&
+        !(conf.log_5xx && st >= 500))
+        return;
+
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+    char addr[64], method[32], uri[1024], proto[16];
+    crl_str_t a = crl_request_var(&c->req, "REMOTE_ADDR");
+    crl_str_t u = crl_request_var(&c->req, "REQUEST_URI");
+    clean_copy(addr, sizeof(addr), a.data ? a : (crl_str_t){ c->peer, strlen(c->peer) });
+    clean_copy(method, sizeof(method), crl_request_var(&c->req, "REQUEST_METHOD"));
+    clean_copy(uri, sizeof(uri), u.data ? u : crl_request_var(&c->req, "PATH_INFO"));
+    clean_copy(proto, sizeof(proto), crl_request_var(&c->req, "SERVER_PROTOCOL"));
+
+    char line[1400];
+    int n = snprintf(line, sizeof(line),
+                     "[pid: %d|worker: %u|req: %llu] %s {%zu vars in %zu bytes} [%s] %s %s => "
+                     "generated %llu bytes in %ld msecs (%s %d) %u headers in %zu bytes\n",
+                     (int)getpid(), id, nreq, addr, c->req.nvars, c->head_bytes, log_time(),
+                     method, uri, (unsigned long long)c->body_bytes, ms,
+                     proto[0] ? proto : "HTTP/1.1", st, c->nheaders, c->hlen);
+    if (n > 0)
+        crl_log_raw(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* ---- serving -------------------------------------------------------------- */
+
+static void serve(crl_conn_t *c, const crl_plugin_t *app, unsigned id, unsigned long long nreq)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    int rc = crl_conn_read_request(c);
+    if (rc == CRL_OK) {
+        c->req.worker_id = id;
+        if (app == NULL || app->app->handle(&c->req) != CRL_OK)
+            crl_response_error(&c->req, 500);
+        crl_response_finish(&c->req);
+        log_request(c, id, nreq, &t0);
+    }
+    crl_conn_close(c);
+}
+
+static int setup_epoll(void)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -1;
+    for (size_t i = 0; i < crl_socket_count(); i++) {
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = (uint32_t)i };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, crl_socket_at(i)->fd, &ev) != 0)
+            return -1;
+    }
+    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, sigpipe_fds[0], &ev) != 0)
+        return -1;
+    return ep;
+}
+
+static void worker_init(unsigned id, int ctl, int lazy, pid_t master)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != master)
+        _exit(0); /* the master died while we were forking */
+    if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        crl_log(CRL_LOG_ERR, errno, "worker %u: pipe", id);
+        _exit(1);
+    }
+    setup_signals();
+
+    for (size_t i = 0; i < crl_plugin_count(); i++) {
+        const crl_plugin_t *p = crl_plugin_at(i);
+        if (p->init_worker && p->init_worker(id) != CRL_OK) {
+            crl_log(CRL_LOG_ERR, 0, "worker %u: plugin %s failed to start", id, p->name);
+            send_msg(ctl, id, CRL_MSG_APP_FAILED);
+            _exit(1);
+        }
+    }
+    const crl_plugin_t *app = crl_plugin_app();
+    if (lazy && app) {
+        int rc = app->app->load();
+        if (rc != CRL_OK) {
+            send_msg(ctl, id, CRL_MSG_APP_FAILED);
+            if (rc == CRL_ERROR)
+                _exit(1);
+        }
+    }
+}
+
+void crl_worker_main(unsigned id, int ctl, int lazy)
+{
+    crl_conn_t conn;
+    unsigned long long nreq = 0;
+    const crl_plugin_t *app = crl_plugin_app();
+
+    worker_init(id, ctl, lazy, getppid());
+    if (crl_conn_init(&conn, (size_t)conf.buffer_size, (int)conf.socket_timeout * 1000) != CRL_OK)
+        _exit(1);
+    int ep = setup_epoll();
+    if (ep < 0) {
+        crl_log(CRL_LOG_ERR, errno, "worker %u: epoll", id);
+        _exit(1);
+    }
+    send_msg(ctl, id, CRL_MSG_READY);
+
+    while (!stopping) {
+        struct epoll_event evs[8];
+        int n = epoll_wait(ep, evs, 8, -1);
+        for (int i = 0; i < n && !stopping; i++) {
+            if (evs[i].data.u32 == UINT32_MAX)
+                continue; /* a signal: the loop condition sees it */
+            crl_listener_t *l = crl_socket_at(evs[i].data.u32);
+            struct sockaddr_storage peer;
+            socklen_t plen = sizeof(peer);
+            int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                    crl_log(CRL_LOG_ERR, errno, "worker %u: accept on %s", id, l->name);
+                continue;
+            }
+            crl_conn_reset(&conn, fd, l, (struct sockaddr *)&peer, plen);
+            serve(&conn, app, id, ++nreq);
+            if (conf.max_requests > 0 && nreq >= (unsigned long long)conf.max_requests) {
+                crl_log(CRL_LOG_INFO, 0, "worker %u served %llu requests (max-requests); "
+                        "recycling", id, nreq);
+                send_msg(ctl, id, CRL_MSG_RECYCLE);
+                stopping = 1;
+            }
+        }
+        if (n < 0 && errno != EINTR) {
+            crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_wait", id);
+            break;
+        }
+    }
+    for (size_t i = 0; i < crl_plugin_count(); i++)
+        if (crl_plugin_at(i)->exit_worker)
+            crl_plugin_at(i)->exit_worker();
+    _exit(0);
+}

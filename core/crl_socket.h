@@ -1,0 +1,50 @@
+/*
+ * Listening sockets: parse uWSGI socket addresses, bind them in the master
+ * (before privileges are dropped), apply chmod-socket / chown-socket, and
+ * remove the unix socket files Corral created (vacuum).
+ */
+#ifndef CRL_SOCKET_H
+#define CRL_SOCKET_H
+
+#include <sys/socket.h>
+
+typedef enum {
+    CRL_PROTO_UWSGI,
+    CRL_PROTO_HTTP,
+} crl_proto_t;
+
+typedef struct {
+    int fd;
+    crl_proto_t proto;
+    int family;            /* AF_UNIX, AF_INET, AF_INET6 */
+    const char *name;      /* the address as configured */
+    char *unix_path;       /* filesystem path we created (vacuum), or NULL */
+    char port[8];          /* SERVER_PORT for HTTP requests ("" on unix) */
+    char host[64];         /* SERVER_NAME fallback for HTTP requests */
+} crl_listener_t;
+
+/* Register the socket options with the registry. */
+int crl_socket_options_register(void);
+
+/* Bind and listen on every configured socket. Logs and returns CRL_ERROR on
+ * the first failure (the address names the option, file and line). Zero
+ * sockets configured is an error too. */
+int crl_socket_open_all(void);
+
+size_t crl_socket_count(void);
+crl_listener_t *crl_socket_at(size_t i);
+
+/* Unlink the unix socket files this process created. */
+void crl_socket_vacuum(void);
+
+/* Close every listening descriptor (in a worker that stops accepting). */
+void crl_socket_close_all(void);
+
+/* Parse an address as uWSGI does into a sockaddr: "/path" or any text
+ * without ':' is a unix path, "@name" an abstract unix socket, "host:port",
+ * ":port" (all IPv4 interfaces), "[v6]:port". Returns CRL_OK or CRL_ERROR
+ * with a reason in err. Exposed for unit tests. */
+int crl_socket_parse_address(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
+                             char *err, size_t errlen);
+
+#endif
