@@ -40,6 +40,7 @@
 #include "crl_master.h"
 #include "crl_option.h"
 #include "crl_plugin.h"
+#include "crl_scoreboard.h"
 #include "crl_socket.h"
 #include "crl_worker.h"
 
@@ -62,6 +63,9 @@ typedef struct {
     long worker_reload_mercy;
     long reload_mercy;
     char *logto;
+    long harakiri;
+    int harakiri_verbose;
+    long harakiri_graceful_timeout;
 } crl_master_conf_t;
 
 static crl_master_conf_t conf;
@@ -101,6 +105,14 @@ static const crl_option_t options[] = {
       .help = "seconds the whole instance may take to stop gracefully before workers are killed" },
     { .name = "logto", .type = CRL_OPT_STRING, .offset = OFF(logto),
       .help = "append the log to this file instead of stderr" },
+    { .name = "harakiri", .short_name = 't', .type = CRL_OPT_INT, .offset = OFF(harakiri),
+      .def = "0", .min = 0, .max = 86400 * 365,
+      .help = "kill and replace a worker whose request runs longer than this many seconds" },
+    { .name = "harakiri-verbose", .type = CRL_OPT_BOOL, .offset = OFF(harakiri_verbose),
+      .help = "before a harakiri kill, ask the worker to log the stack of every thread" },
+    { .name = "harakiri-graceful-timeout", .type = CRL_OPT_INT,
+      .offset = OFF(harakiri_graceful_timeout), .def = "0", .min = 0, .max = 86400,
+      .help = "on harakiri send SIGTERM first and wait this many seconds before SIGKILL" },
 };
 
 int crl_master_options_register(void)
@@ -119,6 +131,7 @@ typedef struct {
     int ready;
     time_t started;
     time_t kill_at;     /* SIGKILL deadline when stopping, else 0 */
+    int harakiri;       /* harakiri in progress: SIGKILL when kill_at passes */
 } proc_t;
 
 typedef struct {
@@ -192,14 +205,14 @@ static void run_hooks_fork(int parent)
 }
 
 /* In the new child: drop what belongs to the master, then become a worker. */
-static void become_worker(unsigned id, int ctl)
+static void become_worker(unsigned id, unsigned slot, int ctl)
 {
     close(sigpipe_fds[0]);
     close(sigpipe_fds[1]);
     for (size_t i = 0; i < MAX_PROCS; i++)
         if (procs[i].pid)
             close(procs[i].ctl);
-    crl_worker_main(id, ctl, conf.lazy_apps);
+    crl_worker_main(id, slot, ctl, conf.lazy_apps);
 }
 
 static int spawn(unsigned id)
@@ -217,11 +230,18 @@ static int spawn(unsigned id)
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
     run_hooks_fork(-1);
+    unsigned slot = (unsigned)(p - procs) + 1;
+    crl_scoreboard_slot_t *sb = crl_scoreboard_slot(slot);
+    sb->pid = 0;
+    sb->request_start_ms = 0;
+    sb->requests = 0;
+    sb->request_line[0] = '\0';
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        become_worker(id, sv[1]);
+        become_worker(id, slot, sv[1]);
     }
+    sb->pid = pid;
     run_hooks_fork(1);
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(sv[1]);
@@ -357,11 +377,46 @@ static void read_message(proc_t *p)
     }
 }
 
+/* Harakiri: a request older than the limit gets its worker killed (after
+ * an optional stack dump and graceful signal); the reaper respawns it. */
+static void check_harakiri(proc_t *p, int64_t now_ms)
+{
+    crl_scoreboard_slot_t *sb = crl_scoreboard_slot((unsigned)(p - procs) + 1);
+    int64_t start = sb->request_start_ms;
+
+    if (p->harakiri || start == 0 || now_ms - start < conf.harakiri * 1000)
+        return;
+    char line[CRL_SCOREBOARD_REQLINE];
+    memcpy(line, sb->request_line, sizeof(line));
+    line[sizeof(line) - 1] = '\0';
+    crl_log(CRL_LOG_ERR, 0, "HARAKIRI: worker %u (pid %d) has been serving '%s' for %lld s "
+            "(harakiri = %ld); killing it", p->id, (int)p->pid, line,
+            (long long)((now_ms - start) / 1000), conf.harakiri);
+    if (conf.harakiri_verbose)
+        kill(p->pid, SIGUSR2); /* the Python plugin dumps every thread's stack */
+    p->harakiri = 1;
+    if (conf.harakiri_graceful_timeout > 0) {
+        kill(p->pid, SIGTERM);
+        p->kill_at = now() + conf.harakiri_graceful_timeout;
+    } else {
+        p->kill_at = now() + (conf.harakiri_verbose ? 1 : 0);
+    }
+}
+
 static void timers(void)
 {
     time_t t = now();
+    int64_t now_ms = crl_scoreboard_now_ms();
     for (size_t i = 0; i < MAX_PROCS; i++) {
         proc_t *p = &procs[i];
+        if (p->pid && conf.harakiri > 0)
+            check_harakiri(p, now_ms);
+        if (p->pid && p->harakiri && t >= p->kill_at) {
+            kill(p->pid, SIGKILL);
+            p->harakiri = 0;
+            p->kill_at = 0;
+            continue;
+        }
         if (p->pid && p->stopping && p->kill_at && t >= p->kill_at) {
             crl_log(CRL_LOG_WARN, 0, "worker %u (pid %d) did not stop in time; killing it",
                     p->id, (int)p->pid);
@@ -386,9 +441,10 @@ static int next_timeout_ms(void)
     for (unsigned id = 1; id <= (unsigned)conf.processes; id++)
         if (wslots[id].respawn_at && (!next || wslots[id].respawn_at < next))
             next = wslots[id].respawn_at;
-    if (!next)
-        return -1;
-    return next <= t ? 0 : (int)(next - t) * 1000;
+    int ms = !next ? -1 : next <= t ? 0 : (int)(next - t) * 1000;
+    if (conf.harakiri > 0 && (ms < 0 || ms > 1000))
+        ms = 1000; /* harakiri is checked every second */
+    return ms;
 }
 
 static void dispatch_signals(void)
@@ -568,7 +624,7 @@ int crl_master_run(void)
     }
     master_signals();
     wslots = calloc((size_t)conf.processes + 1, sizeof(*wslots));
-    if (wslots == NULL || prepare() != CRL_OK) {
+    if (wslots == NULL || crl_scoreboard_init(MAX_PROCS) != CRL_OK || prepare() != CRL_OK) {
         cleanup();
         return 1;
     }

@@ -29,6 +29,7 @@
 #include "crl_option.h"
 #include "crl_plugin.h"
 #include "crl_request.h"
+#include "crl_scoreboard.h"
 #include "crl_socket.h"
 #include "crl_worker.h"
 
@@ -173,7 +174,26 @@ static void log_request(crl_conn_t *c, unsigned id, unsigned long long nreq,
 
 /* ---- serving -------------------------------------------------------------- */
 
-static void serve(crl_conn_t *c, const crl_plugin_t *app, unsigned id, unsigned long long nreq)
+/* Record the request in the scoreboard so the master can enforce harakiri
+ * and name the request it kills. */
+static void scoreboard_begin(crl_scoreboard_slot_t *sb, crl_conn_t *c, const struct timespec *t0)
+{
+    crl_str_t m = crl_request_var(&c->req, "REQUEST_METHOD");
+    crl_str_t u = crl_request_var(&c->req, "REQUEST_URI");
+    size_t ml = m.len < 16 ? m.len : 16;
+    size_t ul = u.len < CRL_SCOREBOARD_REQLINE - 18 ? u.len : CRL_SCOREBOARD_REQLINE - 18;
+
+    if (ml)
+        memcpy(sb->request_line, m.data, ml);
+    sb->request_line[ml] = ' ';
+    if (ul)
+        memcpy(sb->request_line + ml + 1, u.data, ul);
+    sb->request_line[ml + 1 + ul] = '\0';
+    sb->request_start_ms = (int64_t)t0->tv_sec * 1000 + t0->tv_nsec / 1000000;
+}
+
+static void serve(crl_conn_t *c, const crl_plugin_t *app, unsigned id, unsigned long long nreq,
+                  crl_scoreboard_slot_t *sb)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -181,9 +201,12 @@ static void serve(crl_conn_t *c, const crl_plugin_t *app, unsigned id, unsigned 
     int rc = crl_conn_read_request(c);
     if (rc == CRL_OK) {
         c->req.worker_id = id;
+        scoreboard_begin(sb, c, &t0);
         if (app == NULL || app->app->handle(&c->req) != CRL_OK)
             crl_response_error(&c->req, 500);
         crl_response_finish(&c->req);
+        sb->request_start_ms = 0;
+        sb->requests = nreq;
         log_request(c, id, nreq, &t0);
     }
     crl_conn_close(c);
@@ -235,8 +258,9 @@ static void worker_init(unsigned id, int ctl, int lazy, pid_t master)
     }
 }
 
-void crl_worker_main(unsigned id, int ctl, int lazy)
+void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
 {
+    crl_scoreboard_slot_t *sb = crl_scoreboard_slot(slot);
     crl_conn_t conn;
     unsigned long long nreq = 0;
     const crl_plugin_t *app = crl_plugin_app();
@@ -254,7 +278,9 @@ void crl_worker_main(unsigned id, int ctl, int lazy)
     while (!stopping) {
         struct epoll_event evs[8];
         int n = epoll_wait(ep, evs, 8, -1);
-        for (int i = 0; i < n && !stopping; i++) {
+        /* Connections we were woken for are accepted even if a stop arrived
+         * meanwhile: with EPOLLEXCLUSIVE no other worker was woken for them. */
+        for (int i = 0; i < n; i++) {
             if (evs[i].data.u32 == UINT32_MAX)
                 continue; /* a signal: the loop condition sees it */
             crl_listener_t *l = crl_socket_at(evs[i].data.u32);
@@ -268,8 +294,8 @@ void crl_worker_main(unsigned id, int ctl, int lazy)
                 continue;
             }
             crl_conn_reset(&conn, fd, l, (struct sockaddr *)&peer, plen);
-            serve(&conn, app, id, ++nreq);
-            if (conf.max_requests > 0 && nreq >= (unsigned long long)conf.max_requests) {
+            serve(&conn, app, id, ++nreq, sb);
+            if (!stopping && conf.max_requests > 0 && nreq >= (unsigned long long)conf.max_requests) {
                 crl_log(CRL_LOG_INFO, 0, "worker %u served %llu requests (max-requests); "
                         "recycling", id, nreq);
                 send_msg(ctl, id, CRL_MSG_RECYCLE);

@@ -21,9 +21,9 @@ typedef struct {
 
 int crl_worker_options_register(void);
 
-/* Run worker `id` in a freshly forked process; ctl is its end of the
- * control socketpair; lazy says whether to load the app here. Never
- * returns. */
-void crl_worker_main(unsigned id, int ctl, int lazy) __attribute__((noreturn));
+/* Run worker `id` in a freshly forked process; slot is its scoreboard
+ * slot, ctl its end of the control socketpair; lazy says whether to load
+ * the app here. Never returns. */
+void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy) __attribute__((noreturn));
 
 #endif

@@ -1,0 +1,35 @@
+/*
+ * The scoreboard: one slot per worker in shared memory (mapped by the master
+ * before the first fork), written by the worker on its hot path with plain
+ * stores and read by the master for harakiri, recycling and stats.
+ *
+ * A worker writes only its own slot; the master only reads slots and
+ * clears one before it spawns a worker into it. Fields are read without
+ * locks: a torn read of the request line only garbles a log message.
+ */
+#ifndef CRL_SCOREBOARD_H
+#define CRL_SCOREBOARD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CRL_SCOREBOARD_REQLINE 128
+
+typedef struct {
+    volatile pid_t pid;
+    volatile int64_t request_start_ms;  /* CLOCK_MONOTONIC ms; 0: idle */
+    volatile uint64_t requests;         /* served since spawn */
+    volatile uint64_t rss_kb;           /* after the last request (reload-on-rss) */
+    char request_line[CRL_SCOREBOARD_REQLINE]; /* "GET /path" of the current request */
+} crl_scoreboard_slot_t;
+
+/* Map slots 1..nworkers (index 0 unused). CRL_OK or CRL_ERROR (logged). */
+int crl_scoreboard_init(unsigned nworkers);
+
+/* The slot of worker id (1-based), or NULL. */
+crl_scoreboard_slot_t *crl_scoreboard_slot(unsigned id);
+
+/* Monotonic milliseconds, the scoreboard's clock. */
+int64_t crl_scoreboard_now_ms(void);
+
+#endif
