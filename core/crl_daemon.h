@@ -1,0 +1,47 @@
+/*
+ * The process environment of the instance: daemonizing, privileges and
+ * the second pidfile (issue 4).
+ *
+ * The master calls these in this order:
+ *   crl_daemon_options_register()          at start, with the other tables
+ *   crl_daemon_detach(CRL_DAEMON_EARLY)     after the config is read, before
+ *                                           anything else (daemonize)
+ *   crl_daemon_apply_umask()                before sockets are bound
+ *   ... sockets bound, chmod/chown, pidfile written ...
+ *   crl_daemon_drop_privileges()            chroot, gid, groups, uid
+ *   crl_daemon_write_pidfile2()             pidfile2, as the dropped user
+ *   ... app loaded ...
+ *   crl_daemon_detach(CRL_DAEMON_LATE)      daemonize2
+ *   crl_daemon_vacuum()                     at exit, with vacuum
+ */
+#ifndef CRL_DAEMON_H
+#define CRL_DAEMON_H
+
+enum { CRL_DAEMON_EARLY, CRL_DAEMON_LATE };
+
+int crl_daemon_options_register(void);
+
+/* daemonize (EARLY) / daemonize2 (LATE) = LOGFILE: when configured, fork;
+ * the parent exits 0 at once (the caller's terminal gets its prompt back),
+ * the child calls setsid(), reopens stdin on /dev/null and stdout/stderr
+ * (and crl_log_fd) on LOGFILE (append). Returns CRL_OK in the child (or
+ * when not configured), CRL_ERROR (logged) when LOGFILE cannot be opened.
+ * The pid that stays is the master's. */
+int crl_daemon_detach(int when);
+
+/* umask option (octal, e.g. 022). */
+void crl_daemon_apply_umask(void);
+
+/* chroot, then gid, supplementary groups (initgroups for uid's user, or
+ * none), then uid. Names or numbers. Logs a warning when running as root
+ * without uid. CRL_ERROR (logged) on an unknown user or group or a failed
+ * call: the master then exits. */
+int crl_daemon_drop_privileges(void);
+
+/* Write pidfile2 (after the drop). CRL_OK when not configured. */
+int crl_daemon_write_pidfile2(void);
+
+/* Remove pidfile2 when it still holds our pid. */
+void crl_daemon_vacuum(void);
+
+#endif
