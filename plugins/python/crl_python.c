@@ -1,0 +1,535 @@
+/*
+ * The python plugin: embeds CPython (the main interpreter only) and serves a
+ * WSGI application. This file holds the plugin descriptor, the option table,
+ * the interpreter's life cycle around the core's forks, and loading the
+ * application; crl_python_wsgi.c serves requests.
+ *
+ * Invariants:
+ *  - After init_master returns, no process holds the GIL outside the
+ *    plugin's hooks: every hook that runs Python takes it with
+ *    crl__python_acquire(crl__python.main_ts) and gives it back with
+ *    crl__python_release(). fork_prepare takes it and fork_parent /
+ *    init_worker give it back, so a fork never happens while another thread
+ *    of the master runs Python.
+ *  - sys.path is, like uWSGI's: the pythonpath entries (the last configured
+ *    first), ".", "", then the interpreter's own paths.
+ */
+#include "crl_python.h"
+
+#include <glob.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <corral/plugin.h>
+
+crl_python_ctx_t crl__python;
+
+#define CONF_OFF(field) offsetof(crl_python_conf_t, field)
+
+static const crl_option_t options[] = {
+    { .name = "module", .aliases = "wsgi", .short_name = 'w', .type = CRL_OPT_STRING,
+      .offset = CONF_OFF(module),
+      .help = "WSGI module to load: pkg.mod, pkg.mod:callable or pkg.mod:factory()" },
+    { .name = "wsgi-file", .aliases = "file", .type = CRL_OPT_STRING,
+      .offset = CONF_OFF(wsgi_file),
+      .help = "Python file (.py or .wsgi) run as a module to find the WSGI callable" },
+    { .name = "callable", .type = CRL_OPT_STRING, .offset = CONF_OFF(callable),
+      .def = "application", .help = "name of the WSGI callable in the module or file" },
+    { .name = "pythonpath", .aliases = "python-path pp", .type = CRL_OPT_LIST,
+      .offset = CONF_OFF(pythonpath),
+      .help = "directory (or glob) put in front of sys.path; repeatable" },
+    { .name = "home", .aliases = "virtualenv venv pyhome", .short_name = 'H',
+      .type = CRL_OPT_STRING, .offset = CONF_OFF(home),
+      .help = "virtualenv (with pyvenv.cfg) or full Python installation to run in" },
+    { .name = "enable-threads", .short_name = 'T', .type = CRL_OPT_BOOL,
+      .offset = CONF_OFF(enable_threads), .def = "1",
+      .help = "kept for uWSGI configs: Python threads always work in Corral" },
+    { .name = "single-interpreter", .short_name = 'i', .type = CRL_OPT_BOOL,
+      .flags = CRL_OPTF_NOOP, .offset = CONF_OFF(single_interpreter),
+      .help = "kept for uWSGI configs: Corral always runs the main interpreter" },
+    { .name = "import", .aliases = "pyimport py-import python-import", .type = CRL_OPT_LIST,
+      .offset = CONF_OFF(imports),
+      .help = "module (or .py file) imported at start-up, before the app; repeatable" },
+    { .name = "pyargv", .type = CRL_OPT_STRING, .offset = CONF_OFF(pyargv),
+      .help = "arguments given to the app as sys.argv[1:], split on blanks" },
+    { .name = "py-call-osafterfork", .type = CRL_OPT_BOOL, .flags = CRL_OPTF_NOOP,
+      .offset = CONF_OFF(call_osafterfork),
+      .help = "kept for uWSGI configs: Corral always tells Python about forks" },
+};
+
+PyThreadState *crl__python_release(void)
+{
+    return PyEval_SaveThread();
+}
+
+void crl__python_acquire(PyThreadState *ts)
+{
+    PyEval_RestoreThread(ts);
+}
+
+/* Format the pending exception with the traceback module and write it with
+ * crl_log_raw (sys.stderr may not be where the log goes). */
+void crl__python_log_exception(void)
+{
+    PyObject *type = NULL, *value = NULL, *trace = NULL;
+    PyObject *tb = NULL, *lines = NULL, *sep = NULL, *text = NULL;
+    const char *s;
+    Py_ssize_t n;
+
+    PyErr_Fetch(&type, &value, &trace);
+    if (type == NULL)
+        return;
+    PyErr_NormalizeException(&type, &value, &trace);
+    tb = PyImport_ImportModule("traceback");
+    lines = tb ? PyObject_CallMethod(tb, "format_exception", "OOO", type,
+                                     value ? value : Py_None, trace ? trace : Py_None)
+               : NULL;
+    sep = lines ? PyUnicode_FromString("") : NULL;
+    text = sep ? PyUnicode_Join(sep, lines) : NULL;
+    s = text ? PyUnicode_AsUTF8AndSize(text, &n) : NULL;
+    if (s != NULL) {
+        crl_log_raw(s, (size_t)n);
+    } else {
+        PyErr_Clear();
+        PyErr_Restore(type, value, trace);
+        type = value = trace = NULL;
+        PyErr_Print();
+    }
+    Py_XDECREF(text);
+    Py_XDECREF(sep);
+    Py_XDECREF(lines);
+    Py_XDECREF(tb);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(trace);
+}
+
+/* Point the interpreter at `home`: a venv made by `python3 -m venv` is found
+ * through its bin/python (getpath then reads pyvenv.cfg, which keeps the base
+ * stdlib and honours system-site-packages); anything else is a full
+ * installation used as PYTHONHOME. */
+static int set_home(PyConfig *cfg, const char *home)
+{
+    char path[4096];
+    struct stat st;
+    PyStatus status;
+
+    if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        crl_log(CRL_LOG_ERR, 0, "python home '%s' does not exist or is not a directory", home);
+        return CRL_ERROR;
+    }
+    snprintf(path, sizeof(path), "%s/pyvenv.cfg", home);
+    if (stat(path, &st) == 0) {
+        snprintf(path, sizeof(path), "%s/bin/python3", home);
+        if (stat(path, &st) != 0)
+            snprintf(path, sizeof(path), "%s/bin/python", home);
+        status = PyConfig_SetBytesString(cfg, &cfg->executable, path);
+    } else {
+        status = PyConfig_SetBytesString(cfg, &cfg->home, home);
+    }
+    if (PyStatus_Exception(status)) {
+        crl_log(CRL_LOG_ERR, 0, "python home '%s': %s", home,
+                status.err_msg ? status.err_msg : "cannot be set");
+        return CRL_ERROR;
+    }
+    return CRL_OK;
+}
+
+/* argv = "corral" plus pyargv split on blanks. */
+static PyStatus set_argv(PyConfig *cfg, const char *pyargv)
+{
+    char buf[4096];
+    char *argv[64];
+    int argc = 0;
+    char *save = NULL, *tok;
+
+    argv[argc++] = "corral";
+    snprintf(buf, sizeof(buf), "%s", pyargv ? pyargv : "");
+    for (tok = strtok_r(buf, " \t", &save); tok && argc < 64; tok = strtok_r(NULL, " \t", &save))
+        argv[argc++] = tok;
+    return PyConfig_SetBytesArgv(cfg, argc, argv);
+}
+
+static int init_interpreter(void)
+{
+    PyPreConfig pre;
+    PyConfig cfg;
+    PyStatus status;
+    int rc = CRL_ERROR;
+
+    PyPreConfig_InitPythonConfig(&pre);
+    pre.utf8_mode = 1;
+    status = Py_PreInitialize(&pre);
+    if (PyStatus_Exception(status))
+        goto fail_pre;
+    PyConfig_InitPythonConfig(&cfg);
+    cfg.install_signal_handlers = 0;
+    cfg.parse_argv = 0;
+    cfg.buffered_stdio = 0; /* print() reaches the log at once */
+    status = PyConfig_SetBytesString(&cfg, &cfg.program_name, "corral");
+    if (!PyStatus_Exception(status))
+        status = set_argv(&cfg, crl__python.conf.pyargv);
+    if (PyStatus_Exception(status))
+        goto fail;
+    if (crl__python.conf.home && set_home(&cfg, crl__python.conf.home) != CRL_OK)
+        goto done;
+    status = Py_InitializeFromConfig(&cfg);
+    if (PyStatus_Exception(status))
+        goto fail;
+    rc = CRL_OK;
+    goto done;
+fail:
+    crl_log(CRL_LOG_ERR, 0, "cannot initialise Python: %s",
+            status.err_msg ? status.err_msg : "unknown error");
+done:
+    PyConfig_Clear(&cfg);
+    return rc;
+fail_pre:
+    crl_log(CRL_LOG_ERR, 0, "cannot initialise Python: %s",
+            status.err_msg ? status.err_msg : "unknown error");
+    return CRL_ERROR;
+}
+
+static int path_insert(PyObject *path, const char *dir)
+{
+    PyObject *s = PyUnicode_DecodeFSDefault(dir);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    rc = PyList_Insert(path, 0, s);
+    Py_DECREF(s);
+    return rc;
+}
+
+/* sys.path: pythonpath items (globs expanded) in front of ".", "". */
+static int setup_sys_path(void)
+{
+    PyObject *path = PySys_GetObject("path"); /* borrowed */
+    const crl_list_t *pp = &crl__python.conf.pythonpath;
+    glob_t g;
+    size_t i, j;
+
+    if (path == NULL || !PyList_Check(path)) {
+        PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
+        return -1;
+    }
+    if (path_insert(path, "") < 0 || path_insert(path, ".") < 0)
+        return -1;
+    for (i = 0; i < pp->n; i++) {
+        const char *item = pp->items[i].value;
+
+        if (strpbrk(item, "*?[") && glob(item, 0, NULL, &g) == 0) {
+            for (j = 0; j < g.gl_pathc; j++) {
+                if (path_insert(path, g.gl_pathv[j]) < 0) {
+                    globfree(&g);
+                    return -1;
+                }
+            }
+            globfree(&g);
+            continue;
+        }
+        if (path_insert(path, item) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int init_master(void)
+{
+    if (crl__python.initialized)
+        return CRL_OK;
+    if (init_interpreter() != CRL_OK)
+        return CRL_ERROR;
+    crl__python.initialized = 1;
+    if (setup_sys_path() < 0) {
+        crl__python_log_exception();
+        crl__python.main_ts = crl__python_release();
+        return CRL_ERROR;
+    }
+    crl__python.main_ts = crl__python_release();
+    return CRL_OK;
+}
+
+static void fork_prepare(void)
+{
+    if (!crl__python.initialized)
+        return;
+    crl__python_acquire(crl__python.main_ts);
+    PyOS_BeforeFork();
+}
+
+static void fork_parent(void)
+{
+    if (!crl__python.initialized)
+        return;
+    PyOS_AfterFork_Parent();
+    crl__python.main_ts = crl__python_release();
+}
+
+static int init_worker(unsigned worker_id)
+{
+    if (!crl__python.initialized)
+        return CRL_OK;
+    PyOS_AfterFork_Child();
+    crl__python.no_app_logged = 0;
+    crl__python.main_ts = crl__python_release();
+    return CRL_OK;
+}
+
+/* Run atexit handlers and flush stdio; the process exits right after, so
+ * the interpreter is not finalised (that would wait for app threads). */
+static void run_exit(void)
+{
+    PyObject *mod, *r;
+
+    if (!crl__python.initialized)
+        return;
+    crl__python_acquire(crl__python.main_ts);
+    mod = PyImport_ImportModule("atexit");
+    r = mod ? PyObject_CallMethod(mod, "_run_exitfuncs", NULL) : NULL;
+    if (r == NULL)
+        crl__python_log_exception();
+    Py_XDECREF(r);
+    Py_XDECREF(mod);
+    r = PyRun_String("import sys\nfor f in (sys.stdout, sys.stderr):\n"
+                     "    try: f.flush()\n    except Exception: pass\n",
+                     Py_file_input, PyEval_GetBuiltins(), NULL);
+    if (r == NULL)
+        PyErr_Clear();
+    Py_XDECREF(r);
+    crl__python.main_ts = crl__python_release();
+}
+
+static void exit_worker(void)
+{
+    run_exit();
+}
+
+static void exit_master(void)
+{
+    run_exit();
+}
+
+/* "path/to/app.py" -> "uwsgi_file_path_to_app" (uWSGI's module name for a
+ * wsgi-file, which some apps see in __name__). */
+static void file_module_name(const char *path, char *out, size_t outlen)
+{
+    size_t n = strlen(path), i, o;
+    const char *dot = strrchr(path, '.');
+
+    if (dot && (strcmp(dot, ".py") == 0 || strcmp(dot, ".wsgi") == 0))
+        n = (size_t)(dot - path);
+    o = (size_t)snprintf(out, outlen, "uwsgi_file_");
+    for (i = 0; i < n && o + 1 < outlen; i++, o++) {
+        char c = path[i];
+        out[o] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+                     ? c : '_';
+    }
+    out[o] = '\0';
+}
+
+/* importlib.util.spec_from_file_location(name, path, loader=loader) */
+static PyObject *spec_for(PyObject *util, const char *name, const char *path, PyObject *loader)
+{
+    PyObject *fn = PyObject_GetAttrString(util, "spec_from_file_location");
+    PyObject *args = fn ? Py_BuildValue("(ss)", name, path) : NULL;
+    PyObject *kw = args ? Py_BuildValue("{sO}", "loader", loader) : NULL;
+    PyObject *spec = kw ? PyObject_Call(fn, args, kw) : NULL;
+
+    Py_XDECREF(kw);
+    Py_XDECREF(args);
+    Py_XDECREF(fn);
+    return spec;
+}
+
+/* Execute a file as module `name` (registered in sys.modules). New ref. */
+static PyObject *import_file(const char *path)
+{
+    char name[512];
+    PyObject *util = NULL, *mach = NULL, *loader = NULL, *spec = NULL, *mod = NULL, *r = NULL;
+    PyObject *modules;
+
+    file_module_name(path, name, sizeof(name));
+    util = PyImport_ImportModule("importlib.util");
+    mach = util ? PyImport_ImportModule("importlib.machinery") : NULL;
+    loader = mach ? PyObject_CallMethod(mach, "SourceFileLoader", "ss", name, path) : NULL;
+    spec = loader ? spec_for(util, name, path, loader) : NULL;
+    mod = spec ? PyObject_CallMethod(util, "module_from_spec", "O", spec) : NULL;
+    modules = PyImport_GetModuleDict();
+    if (mod == NULL || PyDict_SetItemString(modules, name, mod) < 0)
+        goto fail;
+    r = PyObject_CallMethod(loader, "exec_module", "O", mod);
+    if (r == NULL) {
+        /* keep the import error, not a failure to remove the entry */
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        if (PyDict_DelItemString(modules, name) < 0)
+            PyErr_Clear();
+        PyErr_Restore(t, v, tb);
+        goto fail;
+    }
+    goto done;
+fail:
+    Py_CLEAR(mod);
+done:
+    Py_XDECREF(r);
+    Py_XDECREF(spec);
+    Py_XDECREF(loader);
+    Py_XDECREF(mach);
+    Py_XDECREF(util);
+    return mod;
+}
+
+/* The `import` list: module names, or paths of .py files. */
+static int run_imports(void)
+{
+    const crl_list_t *l = &crl__python.conf.imports;
+    PyObject *m;
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        const char *v = l->items[i].value;
+        size_t n = strlen(v);
+
+        if (strchr(v, '/') || (n > 3 && strcmp(v + n - 3, ".py") == 0))
+            m = import_file(v);
+        else
+            m = PyImport_ImportModule(v);
+        if (m == NULL) {
+            crl__python_log_exception();
+            crl_log(CRL_LOG_ERR, 0, "cannot import '%s' (import option at %s:%u)", v,
+                    l->items[i].file ? l->items[i].file : "?", l->items[i].line);
+            return CRL_ERROR;
+        }
+        Py_DECREF(m);
+    }
+    return CRL_OK;
+}
+
+/* Find the callable `spec` ("name" or "factory()") in mod. New ref or NULL
+ * after logging. `what` names the module or file in messages. */
+static PyObject *find_callable(PyObject *mod, const char *spec, const char *what)
+{
+    char name[256];
+    size_t n = strlen(spec);
+    int factory = n > 2 && strcmp(spec + n - 2, "()") == 0;
+    PyObject *obj, *app;
+
+    snprintf(name, sizeof(name), "%.*s", (int)(factory ? n - 2 : n), spec);
+    obj = PyObject_GetAttrString(mod, name);
+    if (obj == NULL) {
+        PyErr_Clear();
+        crl_log(CRL_LOG_ERR, 0, "cannot load WSGI app: %s has no callable '%s'", what, name);
+        return NULL;
+    }
+    if (!factory) {
+        app = obj;
+    } else {
+        app = PyObject_CallNoArgs(obj);
+        Py_DECREF(obj);
+        if (app == NULL) {
+            crl__python_log_exception();
+            crl_log(CRL_LOG_ERR, 0, "cannot load WSGI app: factory '%s()' of %s failed", name,
+                    what);
+            return NULL;
+        }
+    }
+    if (!PyCallable_Check(app)) {
+        crl_log(CRL_LOG_ERR, 0, "cannot load WSGI app: '%s' in %s is not callable (%s)", spec,
+                what, Py_TYPE(app)->tp_name);
+        Py_DECREF(app);
+        return NULL;
+    }
+    return app;
+}
+
+/* Import the module or file and return its WSGI callable (new ref), or NULL
+ * after logging. */
+static PyObject *load_app(void)
+{
+    const crl_python_conf_t *c = &crl__python.conf;
+    const char *callable = c->callable && *c->callable ? c->callable : "application";
+    char modname[512], what[600];
+    const char *colon;
+    PyObject *mod, *app;
+
+    if (c->module && *c->module) {
+        colon = strchr(c->module, ':');
+        snprintf(modname, sizeof(modname), "%.*s",
+                 (int)(colon ? (size_t)(colon - c->module) : strlen(c->module)), c->module);
+        if (colon && colon[1])
+            callable = colon + 1;
+        snprintf(what, sizeof(what), "module '%s'", modname);
+        mod = PyImport_ImportModule(modname);
+    } else {
+        snprintf(what, sizeof(what), "file '%s'", c->wsgi_file);
+        mod = import_file(c->wsgi_file);
+    }
+    if (mod == NULL) {
+        crl__python_log_exception();
+        crl_log(CRL_LOG_ERR, 0, "cannot load WSGI app: cannot import %s", what);
+        return NULL;
+    }
+    app = find_callable(mod, callable, what);
+    Py_DECREF(mod);
+    return app;
+}
+
+static int load(void)
+{
+    const crl_python_conf_t *c = &crl__python.conf;
+    int rc = CRL_ERROR;
+
+    if (!crl__python.initialized && init_master() != CRL_OK)
+        return CRL_ERROR;
+    crl__python_acquire(crl__python.main_ts);
+    if (run_imports() != CRL_OK)
+        goto done;
+    if (!(c->module && *c->module) && !(c->wsgi_file && *c->wsgi_file)) {
+        rc = CRL_DECLINED;
+        goto done;
+    }
+    Py_CLEAR(crl__python.app);
+    crl__python.app = load_app();
+    if (crl__python.app == NULL)
+        goto done;
+    crl_log(CRL_LOG_INFO, 0, "WSGI app loaded from %s", c->module && *c->module ? c->module
+                                                                                : c->wsgi_file);
+    rc = CRL_OK;
+done:
+    crl__python.main_ts = crl__python_release();
+    return rc;
+}
+
+static int handle(crl_request_t *req)
+{
+    int rc;
+
+    crl__python_acquire(crl__python.main_ts);
+    rc = crl__python_wsgi_handle(req);
+    crl__python.main_ts = crl__python_release();
+    return rc;
+}
+
+static const crl_app_ops_t app_ops = {
+    .load = load,
+    .handle = handle,
+};
+
+CRL_PLUGIN_EXPORT const crl_plugin_t crl_plugin = {
+    .abi = CRL_PLUGIN_ABI,
+    .name = "python",
+    .aliases = "python3 python311 python3.11",
+    .options = options,
+    .noptions = sizeof(options) / sizeof(options[0]),
+    .conf = &crl__python.conf,
+    .init_master = init_master,
+    .fork_prepare = fork_prepare,
+    .fork_parent = fork_parent,
+    .init_worker = init_worker,
+    .exit_worker = exit_worker,
+    .exit_master = exit_master,
+    .app = &app_ops,
+};

@@ -1,0 +1,925 @@
+/*
+ * Tests of the python plugin (plugins/python/) without the core runtime:
+ * this file provides fake crl_request_* / crl_response_* / crl_log_*
+ * functions that capture the response bytes and the log, dlopen()s the
+ * built corral_python.so (CRL_PYTHON_PLUGIN), sets its options through its
+ * option rows, and drives init_master/load/handle with fake requests against
+ * the apps in apps/ (CRL_PYTHON_APPS). Criterion runs every test in its own
+ * process, so each test starts its own interpreter.
+ *
+ * The fake core writes a response as "<status>\n<name>: <value>\n...\n\n"
+ * followed by the body, and an error response as "ERROR <status>".
+ */
+#include <criterion/criterion.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <corral/log.h>
+#include <corral/plugin.h>
+#include <corral/request.h>
+
+/* ---- the fake core ---- */
+
+int crl_log_level = CRL_LOG_DEBUG;
+static char logbuf[1 << 16];
+static size_t loglen;
+
+static void log_append(const char *p, size_t n)
+{
+    if (n > sizeof(logbuf) - 1 - loglen)
+        n = sizeof(logbuf) - 1 - loglen;
+    memcpy(logbuf + loglen, p, n);
+    loglen += n;
+    logbuf[loglen] = '\0';
+}
+
+void crl_log_write(int level, int err, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    int n;
+
+    n = snprintf(line, sizeof(line), "%s", level == CRL_LOG_ERR ? "error: "
+                                            : level == CRL_LOG_WARN ? "warning: " : "");
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (err)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, ": %s (%d)", strerror(err), err);
+    n += snprintf(line + n, sizeof(line) - (size_t)n, "\n");
+    log_append(line, (size_t)n);
+}
+
+void crl_log_raw(const char *buf, size_t len)
+{
+    log_append(buf, len);
+}
+
+void crl_log_signal_safe(const char *msg)
+{
+    log_append(msg, strlen(msg));
+}
+
+/* The response. */
+static char out[1 << 16];
+static size_t outlen;
+static char head[4096];
+static size_t headlen;
+static int head_pending, head_sent, finished, closed, error_status, sendfile_used;
+static int fail_write_after = -1; /* writes after this many bytes fail */
+static int in_python_check;       /* 1: assert the GIL is released in calls */
+
+/* The request body. */
+static const char *body;
+static size_t body_len, body_pos, read_chunk = 1 << 20;
+static int read_error; /* -errno returned once the body is used up */
+
+static void out_append(const char *p, size_t n)
+{
+    cr_assert_leq(outlen + n, sizeof(out) - 1, "response too large for the test");
+    memcpy(out + outlen, p, n);
+    outlen += n;
+    out[outlen] = '\0';
+}
+
+static void check_gil_released(void)
+{
+    /* PyGILState_Check() is 0 when this thread does not hold the GIL. */
+    int (*check)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "PyGILState_Check");
+
+    if (in_python_check && check)
+        cr_assert_eq(check(), 0, "a blocking core call was made with the GIL held");
+}
+
+crl_str_t crl_request_var(const crl_request_t *r, const char *key)
+{
+    size_t i, n = strlen(key);
+
+    for (i = 0; i < r->nvars; i++)
+        if (r->vars[i].key.len == n && memcmp(r->vars[i].key.data, key, n) == 0)
+            return r->vars[i].value;
+    return CRL_STR_NULL;
+}
+
+ssize_t crl_request_read(crl_request_t *r, void *buf, size_t len)
+{
+    size_t n = body_len - body_pos;
+
+    check_gil_released();
+    if (n == 0)
+        return read_error ? read_error : 0;
+    if (n > len)
+        n = len;
+    if (n > read_chunk)
+        n = read_chunk;
+    memcpy(buf, body + body_pos, n);
+    body_pos += n;
+    return (ssize_t)n;
+}
+
+int crl_response_start(crl_request_t *r, crl_str_t status, const crl_header_t *headers,
+                       size_t nheaders)
+{
+    size_t i;
+
+    cr_assert(!head_sent, "crl_response_start after the head was sent");
+    if (memchr(status.data, '\n', status.len) || memchr(status.data, '\r', status.len))
+        return CRL_ERROR;
+    headlen = (size_t)snprintf(head, sizeof(head), "%.*s\n", (int)status.len, status.data);
+    for (i = 0; i < nheaders; i++) {
+        const crl_header_t *h = &headers[i];
+
+        if (memchr(h->value.data, '\r', h->value.len) || memchr(h->value.data, '\n', h->value.len) ||
+            memchr(h->name.data, '\n', h->name.len) || memchr(h->value.data, 0, h->value.len))
+            return CRL_ERROR;
+        headlen += (size_t)snprintf(head + headlen, sizeof(head) - headlen, "%.*s: %.*s\n",
+                                    (int)h->name.len, h->name.data, (int)h->value.len,
+                                    h->value.data);
+    }
+    headlen += (size_t)snprintf(head + headlen, sizeof(head) - headlen, "\n");
+    head_pending = 1;
+    return CRL_OK;
+}
+
+static int send_head(void)
+{
+    if (!head_pending)
+        return CRL_ERROR;
+    if (!head_sent)
+        out_append(head, headlen);
+    head_sent = 1;
+    return CRL_OK;
+}
+
+int crl_response_write(crl_request_t *r, const void *data, size_t len)
+{
+    check_gil_released();
+    cr_assert(head_pending, "body written without a head");
+    if (fail_write_after >= 0 && outlen >= (size_t)fail_write_after) {
+        send_head();
+        return -EPIPE;
+    }
+    send_head();
+    out_append(data, len);
+    return CRL_OK;
+}
+
+int crl_response_sendfile(crl_request_t *r, int fd, off_t offset, size_t len)
+{
+    char buf[4096];
+    ssize_t n;
+
+    check_gil_released();
+    sendfile_used = 1;
+    send_head();
+    while (len > 0 && (n = pread(fd, buf, len < sizeof(buf) ? len : sizeof(buf), offset)) > 0) {
+        out_append(buf, (size_t)n);
+        offset += n;
+        len -= (size_t)n;
+    }
+    return CRL_OK;
+}
+
+int crl_response_head_sent(const crl_request_t *r)
+{
+    return head_sent;
+}
+
+int crl_response_finish(crl_request_t *r)
+{
+    cr_assert(send_head() == CRL_OK, "finish without a head");
+    finished = 1;
+    return CRL_OK;
+}
+
+void crl_response_error(crl_request_t *r, int status)
+{
+    if (head_sent) {
+        closed = 1;
+        return;
+    }
+    error_status = status;
+    outlen = (size_t)snprintf(out, sizeof(out), "ERROR %d", status);
+}
+
+/* ---- driving the plugin ---- */
+
+static const crl_plugin_t *plugin;
+
+static void open_plugin(void)
+{
+    void *h = dlopen(CRL_PYTHON_PLUGIN, RTLD_NOW | RTLD_GLOBAL);
+
+    cr_assert_not_null(h, "dlopen: %s", dlerror());
+    plugin = dlsym(h, CRL_PLUGIN_SYMBOL);
+    cr_assert_not_null(plugin);
+    cr_assert_eq(plugin->abi, CRL_PLUGIN_ABI);
+    cr_assert_str_eq(plugin->name, "python");
+    cr_assert_not_null(plugin->app);
+}
+
+/* Set option `name` (or an alias) as the registry would. */
+static void set_opt(const char *name, const char *value)
+{
+    size_t i;
+
+    for (i = 0; i < plugin->noptions; i++) {
+        const crl_option_t *o = &plugin->options[i];
+        char *field = (char *)plugin->conf + o->offset;
+
+        if (strcmp(o->name, name) != 0)
+            continue;
+        if (o->type == CRL_OPT_STRING) {
+            *(char **)field = strdup(value);
+        } else if (o->type == CRL_OPT_BOOL) {
+            *(int *)field = strcmp(value, "0") != 0;
+        } else if (o->type == CRL_OPT_LIST) {
+            crl_list_t *l = (crl_list_t *)field;
+
+            l->items = realloc(l->items, (l->n + 1) * sizeof(*l->items));
+            l->items[l->n++] = (crl_list_item_t){ strdup(value), "test", 1 };
+        } else {
+            cr_assert_fail("option %s: type not handled by the test", name);
+        }
+        return;
+    }
+    cr_assert_fail("no option row named '%s'", name);
+}
+
+/* Start the interpreter with the apps directory on sys.path and load
+ * `module`; returns load()'s result. */
+static int start(const char *module)
+{
+    open_plugin();
+    set_opt("pythonpath", CRL_PYTHON_APPS);
+    if (module)
+        set_opt("module", module);
+    cr_assert_eq(plugin->init_master(), CRL_OK, "init_master failed: %s", logbuf);
+    return plugin->app->load();
+}
+
+static void start_ok(const char *module)
+{
+    cr_assert_eq(start(module), CRL_OK, "load failed: %s", logbuf);
+}
+
+static void reset_response(void)
+{
+    outlen = headlen = 0;
+    out[0] = '\0';
+    head_pending = head_sent = finished = closed = error_status = sendfile_used = 0;
+    fail_write_after = -1;
+    loglen = 0;
+    logbuf[0] = '\0';
+}
+
+/* Serve one request. vars: NULL-terminated "KEY=VALUE" strings; b[0..blen)
+ * is what the client sends of a body of content_length bytes. Returns
+ * handle()'s result; the response is in out. */
+static int request_cl(const char *const *vars, const char *b, size_t blen, int64_t clen)
+{
+    static crl_var_t v[64];
+    static crl_request_t req;
+    size_t n = 0;
+
+    for (; vars && *vars; vars++, n++) {
+        const char *eq = strchr(*vars, '=');
+
+        v[n].key = (crl_str_t){ *vars, (size_t)(eq - *vars) };
+        v[n].value = (crl_str_t){ eq + 1, strlen(eq + 1) };
+    }
+    req = (crl_request_t){ .vars = v, .nvars = n, .content_length = clen,
+                           .worker_id = 1 };
+    body = b;
+    body_len = blen;
+    body_pos = 0;
+    in_python_check = 1;
+    return plugin->app->handle(&req);
+}
+
+static int request_body(const char *const *vars, const char *b, size_t blen)
+{
+    return request_cl(vars, b, blen, (int64_t)blen);
+}
+
+static const char *const get_vars[] = {
+    "REQUEST_METHOD=GET", "REQUEST_URI=/p?q=1", "PATH_INFO=/p", "QUERY_STRING=q=1",
+    "SERVER_NAME=example.org", "SERVER_PORT=8080", "SERVER_PROTOCOL=HTTP/1.1",
+    "REMOTE_ADDR=10.0.0.1", "HTTP_HOST=example.org:8080", NULL,
+};
+
+static int get(void)
+{
+    reset_response();
+    return request_body(get_vars, NULL, 0);
+}
+
+static int post(const char *b)
+{
+    static char cl[48];
+    const char *vars[] = { "REQUEST_METHOD=POST", "PATH_INFO=/", "SERVER_NAME=h",
+                           "SERVER_PORT=80", "SERVER_PROTOCOL=HTTP/1.1", cl,
+                           "CONTENT_TYPE=text/plain", NULL };
+
+    snprintf(cl, sizeof(cl), "CONTENT_LENGTH=%zu", strlen(b));
+    reset_response();
+    return request_body(vars, b, strlen(b));
+}
+
+#define assert_out(expected) cr_assert_str_eq(out, expected, "log:\n%s", logbuf)
+#define assert_log_has(s) cr_assert(strstr(logbuf, s), "log lacks \"%s\":\n%s", s, logbuf)
+#define assert_log_lacks(s) cr_assert(!strstr(logbuf, s), "log has \"%s\":\n%s", s, logbuf)
+#define assert_out_has(s) cr_assert(strstr(out, s), "response lacks \"%s\":\n%s", s, out)
+
+/* ---- loading ---- */
+
+Test(load, module_and_callable)
+{
+    start_ok("testapps:simple");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("200 OK\nContent-Type: text/plain\n\nhello");
+    cr_assert(finished);
+}
+
+Test(load, callable_option)
+{
+    open_plugin();
+    set_opt("callable", "simple");
+    start_ok("testapps");
+    get();
+    assert_out("200 OK\nContent-Type: text/plain\n\nhello");
+}
+
+Test(load, default_callable_application)
+{
+    start_ok("ticker");
+    get();
+    assert_out_has("200 OK\n\n");
+}
+
+Test(load, factory)
+{
+    start_ok("testapps:factory()");
+    get();
+    assert_out_has("hello");
+}
+
+Test(load, wsgi_file_relative_to_cwd)
+{
+    cr_assert_eq(chdir(CRL_PYTHON_APPS), 0);
+    open_plugin();
+    set_opt("wsgi-file", "app_file.wsgi");
+    set_opt("callable", "app");
+    start_ok(NULL);
+    get();
+    assert_out("200 OK\n\nfile app uwsgi_file_app_file");
+}
+
+Test(load, nothing_configured_declines)
+{
+    cr_assert_eq(start(NULL), CRL_DECLINED);
+}
+
+Test(load, missing_module)
+{
+    cr_assert_eq(start("no_such_module_xyz"), CRL_ERROR);
+    assert_log_has("ModuleNotFoundError");
+    assert_log_has("cannot load WSGI app: cannot import module 'no_such_module_xyz'");
+}
+
+Test(load, broken_module_logs_traceback)
+{
+    cr_assert_eq(start("broken"), CRL_ERROR);
+    assert_log_has("Traceback (most recent call last)");
+    assert_log_has("this module is broken on purpose");
+}
+
+Test(load, missing_callable)
+{
+    cr_assert_eq(start("testapps:app"), CRL_ERROR);
+    assert_log_has("cannot load WSGI app: module 'testapps' has no callable 'app'");
+}
+
+Test(load, not_callable)
+{
+    cr_assert_eq(start("testapps:notcallable"), CRL_ERROR);
+    assert_log_has("'notcallable' in module 'testapps' is not callable");
+}
+
+Test(load, missing_file)
+{
+    open_plugin();
+    set_opt("wsgi-file", "/nonexistent/app.py");
+    cr_assert_eq(start(NULL), CRL_ERROR);
+    assert_log_has("cannot load WSGI app: cannot import file '/nonexistent/app.py'");
+}
+
+Test(load, failed_import_option)
+{
+    open_plugin();
+    set_opt("import", "broken");
+    cr_assert_eq(start("testapps:simple"), CRL_ERROR);
+    assert_log_has("cannot import 'broken'");
+}
+
+Test(load, no_app_answers_500_and_logs_once)
+{
+    cr_assert_eq(start(NULL), CRL_DECLINED);
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_has("no Python application loaded");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_lacks("no Python application loaded");
+}
+
+Test(load, home_that_does_not_exist)
+{
+    open_plugin();
+    set_opt("home", "/nonexistent/venv");
+    cr_assert_eq(plugin->init_master(), CRL_ERROR);
+    assert_log_has("'/nonexistent/venv' does not exist");
+}
+
+Test(load, options_have_aliases_and_help)
+{
+    size_t i;
+    int seen = 0;
+
+    open_plugin();
+    for (i = 0; i < plugin->noptions; i++) {
+        const crl_option_t *o = &plugin->options[i];
+
+        cr_assert(o->help && *o->help, "option %s has no help", o->name);
+        if (strcmp(o->name, "module") == 0)
+            seen += o->short_name == 'w' && strstr(o->aliases, "wsgi") != NULL;
+        if (strcmp(o->name, "home") == 0)
+            seen += o->short_name == 'H' && strstr(o->aliases, "virtualenv") != NULL;
+        if (strcmp(o->name, "pythonpath") == 0)
+            seen += strstr(o->aliases, "python-path") && strstr(o->aliases, "pp");
+    }
+    cr_assert_eq(seen, 3);
+}
+
+/* ---- the interpreter ---- */
+
+Test(interp, sys_path_like_uwsgi)
+{
+    open_plugin();
+    set_opt("pythonpath", "/tmp/first");
+    start_ok("testapps:path");
+    get();
+    /* pythonpath items are inserted in front, the last configured first */
+    assert_out("200 OK\n\n['" CRL_PYTHON_APPS "', '/tmp/first', '.', '']");
+}
+
+Test(interp, pyargv)
+{
+    open_plugin();
+    set_opt("pyargv", "-c  conf.ini");
+    start_ok("testapps:argv");
+    get();
+    assert_out("200 OK\n\n['corral', '-c', 'conf.ini']");
+}
+
+Test(interp, gil_released_between_requests)
+{
+    long a, b;
+
+    open_plugin();
+    set_opt("import", "ticker");
+    start_ok("ticker");
+    get();
+    a = atol(strstr(out, "\n\n") + 2);
+    usleep(200 * 1000);
+    get();
+    b = atol(strstr(out, "\n\n") + 2);
+    /* the thread sleeps 1 ms per tick: it ran only if the GIL was free */
+    cr_assert_gt(b - a, 20, "thread ticked %ld times in 200 ms", b - a);
+}
+
+Test(interp, fork_hooks)
+{
+    start_ok("testapps:simple");
+    plugin->fork_prepare();
+    plugin->fork_parent();
+    plugin->fork_prepare();
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (plugin->init_worker(1) != CRL_OK || get() != CRL_OK ||
+            strcmp(out, "200 OK\nContent-Type: text/plain\n\nhello") != 0)
+            _exit(1);
+        plugin->exit_worker();
+        _exit(0);
+    }
+    plugin->fork_parent();
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker failed");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out_has("hello");
+}
+
+Test(interp, venv_home)
+{
+    char cmd[512], dir[] = "/tmp/crl_venv_XXXXXX";
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -m venv --without-pip %s/v", dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s/v/venvapp.py", dir);
+    FILE *f = fopen(cmd, "w");
+    cr_assert_not_null(f);
+    fputs("import sys\n"
+          "def application(e, s):\n"
+          "    s('200 OK', [])\n"
+          "    return [(sys.prefix + ' ' + sys.base_prefix).encode()]\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "%s/v", dir);
+    open_plugin();
+    set_opt("home", cmd);
+    set_opt("pythonpath", cmd);
+    start_ok("venvapp");
+    get();
+    char expected[512];
+    snprintf(expected, sizeof(expected), "200 OK\n\n%s/v /usr", dir);
+    assert_out(expected);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* ---- environ ---- */
+
+Test(environ, contents_and_types)
+{
+    start_ok("testapps:show");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out_has("REQUEST_METHOD str 'GET' str\n");
+    assert_out_has("PATH_INFO str '/p' str\n");
+    assert_out_has("QUERY_STRING str 'q=1' str\n");
+    assert_out_has("SCRIPT_NAME str '' str\n");
+    assert_out_has("HTTP_HOST str 'example.org:8080' str\n");
+    assert_out_has("SERVER_PORT str '8080' str\n");
+    assert_out_has("wsgi.version tuple (1, 0) str\n");
+    assert_out_has("wsgi.url_scheme str 'http' str\n");
+    assert_out_has("wsgi.multithread bool False str\n");
+    assert_out_has("wsgi.multiprocess bool True str\n");
+    assert_out_has("wsgi.run_once bool False str\n");
+    assert_out_has("wsgi.input_terminated bool True str\n");
+    assert_out_has("wsgi.input Input '<object>' str\n");
+    assert_out_has("wsgi.errors Errors '<object>' str\n");
+    assert_out_has("wsgi.file_wrapper type '<object>' str\n");
+}
+
+Test(environ, latin1_values_and_derived_path)
+{
+    const char *vars[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/a%20b/%C3%A9?x=%20",
+                           "HTTP_X_NAME=caf\xc3\xa9", "HTTPS=on", NULL };
+
+    start_ok("testapps:show");
+    reset_response();
+    cr_assert_eq(request_body(vars, NULL, 0), CRL_OK);
+    /* no PATH_INFO from the front end: decoded from REQUEST_URI */
+    assert_out_has("PATH_INFO str '/a b/\xc3\x83\xc2\xa9' str\n");
+    assert_out_has("HTTP_X_NAME str 'caf\xc3\x83\xc2\xa9' str\n");
+    assert_out_has("QUERY_STRING str '' str\n");
+    assert_out_has("SERVER_NAME str");
+    assert_out_has("wsgi.url_scheme str 'https' str\n");
+}
+
+Test(environ, scheme_from_request_scheme)
+{
+    const char *vars[] = { "REQUEST_METHOD=GET", "PATH_INFO=/", "REQUEST_SCHEME=https", NULL };
+    const char *vars2[] = { "REQUEST_METHOD=GET", "PATH_INFO=/", "HTTPS=off", NULL };
+
+    start_ok("testapps:show");
+    reset_response();
+    request_body(vars, NULL, 0);
+    assert_out_has("wsgi.url_scheme str 'https' str\n");
+    reset_response();
+    request_body(vars2, NULL, 0);
+    assert_out_has("wsgi.url_scheme str 'http' str\n");
+}
+
+Test(environ, fresh_per_request)
+{
+    const char *vars[] = { "REQUEST_METHOD=GET", "PATH_INFO=/", "HTTP_X_ONLY_ONCE=1", NULL };
+
+    start_ok("testapps:show");
+    reset_response();
+    request_body(vars, NULL, 0);
+    assert_out_has("HTTP_X_ONLY_ONCE");
+    get();
+    cr_assert(!strstr(out, "HTTP_X_ONLY_ONCE"), "a variable leaked into the next request");
+}
+
+Test(environ, pep3333_validator)
+{
+    start_ok("testapps:validated");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("200 OK\nContent-Type: text/plain\n\nhello");
+    assert_log_lacks("Traceback");
+}
+
+Test(environ, pep3333_validator_with_body)
+{
+    start_ok("testapps:validated_echo");
+    cr_assert_eq(post("abc"), CRL_OK);
+    assert_out("200 OK\nContent-Type: text/plain\nContent-Length: 4\n\nabc|");
+    assert_log_lacks("Traceback");
+}
+
+/* ---- wsgi.input ---- */
+
+Test(input, read_bounded_by_content_length)
+{
+    start_ok("testapps:echo");
+    read_chunk = 2; /* the core hands the body over in small pieces */
+    cr_assert_eq(post("hello world"), CRL_OK);
+    assert_out("200 OK\n\n11:hello world|");
+}
+
+Test(input, body_longer_than_content_length_is_not_read)
+{
+    const char *vars[] = { "REQUEST_METHOD=POST", "PATH_INFO=/", "CONTENT_LENGTH=4", NULL };
+
+    start_ok("testapps:echo");
+    reset_response();
+    request_cl(vars, "abcdEXTRA", 9, 4);
+    assert_out("200 OK\n\n4:abcd|");
+}
+
+Test(input, readline)
+{
+    start_ok("testapps:lines");
+    read_chunk = 3;
+    post("one\ntwo\n\nlast");
+    assert_out("200 OK\n\n[b'one\\n', b'two\\n', b'\\n', b'last']");
+}
+
+Test(input, long_line_across_buffer)
+{
+    static char b[20001];
+
+    memset(b, 'x', 20000);
+    b[9000] = '\n';
+    start_ok("testapps:lines");
+    post(b);
+    assert_out_has("[b'xxxx");
+    assert_out_has("x\\n', b'xxx");
+    /* 19999 x, the head (8), "[b'" "\\n" "', b'" "']" (12) */
+    cr_assert_eq(outlen, 19999 + 8 + 12, "%zu", outlen);
+}
+
+Test(input, iteration)
+{
+    start_ok("testapps:iterate");
+    post("a\nb\nc");
+    assert_out("200 OK\n\n[b'a\\n', b'b\\n', b'c']");
+}
+
+Test(input, mixed_sizes)
+{
+    start_ok("testapps:mixed");
+    post("abcdefgh\nline2\nline3\nline4\ntail");
+    /* read(3), readline(2), readline(), readlines(1), readlines(), read() */
+    assert_out("200 OK\n\n[b'abc', b'de', b'fgh\\n', [b'line2\\n'], [b'line3\\n', b'line4\\n', "
+               "b'tail'], b'']");
+}
+
+Test(input, client_gone_raises_oserror)
+{
+    const char *vars[] = { "REQUEST_METHOD=POST", "PATH_INFO=/", "CONTENT_LENGTH=10", NULL };
+
+    start_ok("testapps:input_error");
+    reset_response();
+    read_error = -ECONNRESET;
+    request_cl(vars, "abc", 3, 10); /* only 3 of 10 bytes arrive */
+    assert_out_has("OSError ConnectionResetError");
+    reset_response();
+    read_error = -ETIMEDOUT;
+    request_cl(vars, "abc", 3, 10);
+    assert_out_has("OSError TimeoutError");
+    read_error = 0;
+}
+
+Test(input, kept_object_is_detached)
+{
+    start_ok("testapps:keep_input");
+    post("first");
+    set_opt("module", "testapps:stale_input");
+    cr_assert_eq(plugin->app->load(), CRL_OK);
+    post("second");
+    assert_out("200 OK\n\nstale OSError+second");
+}
+
+/* ---- responses ---- */
+
+Test(response, write_callable)
+{
+    start_ok("testapps:writer");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("200 OK\nX-A: 1\n\none,two,three");
+}
+
+Test(response, generator_and_close)
+{
+    start_ok("testapps:generator");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("200 OK\n\nabc");
+    assert_log_has("close called\n");
+}
+
+Test(response, several_items)
+{
+    start_ok("testapps:big");
+    cr_assert_eq(get(), CRL_OK);
+    cr_assert_eq(outlen, strlen("200 OK\n\n") + 5000);
+}
+
+Test(response, empty_body_sends_head_at_finish)
+{
+    start_ok("testapps:empty");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("204 No Content\nX-E: 1\n\n");
+    cr_assert(finished);
+}
+
+Test(response, wsgi_errors_to_log)
+{
+    start_ok("testapps:prints");
+    get();
+    assert_log_has("to the log\na\nb\n");
+}
+
+Test(response, exception_before_head_is_500)
+{
+    start_ok("testapps:fail_before");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_has("Traceback");
+    assert_log_has("KeyError: 'boom before'");
+}
+
+Test(response, exception_in_iterable_before_body_is_500_and_closes)
+{
+    start_ok("testapps:fail_gen_before");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_has("ValueError: failed in the middle");
+    assert_log_has("close called\n");
+}
+
+Test(response, exception_after_head_closes_connection)
+{
+    start_ok("testapps:gen_fail_after");
+    cr_assert_eq(get(), CRL_ERROR);
+    assert_out("200 OK\n\npart");
+    cr_assert(closed);
+    cr_assert(!finished);
+    assert_log_has("ValueError: failed in the middle");
+    assert_log_has("close called\n");
+}
+
+Test(response, exc_info_before_head_replaces_it)
+{
+    start_ok("testapps:exc_info_before");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("500 Oops\nX-Err: 1\n\nerror page");
+}
+
+Test(response, exc_info_after_head_reraises)
+{
+    start_ok("testapps:exc_info_after");
+    cr_assert_eq(get(), CRL_ERROR);
+    assert_out("200 OK\n\nsent");
+    cr_assert(closed);
+    assert_log_has("ValueError: late failure");
+}
+
+Test(response, start_response_twice_is_an_error)
+{
+    start_ok("testapps:twice");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_has("start_response() called again without exc_info");
+}
+
+Test(response, str_item_is_500)
+{
+    start_ok("testapps:str_item");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_has("response body items must be bytes, not str");
+}
+
+Test(response, str_item_first_in_generator_is_500_and_closes)
+{
+    start_ok("testapps:gen_str_first");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_has("response body items must be bytes, not str");
+    assert_log_has("close called\n");
+}
+
+Test(response, str_item_after_head_closes)
+{
+    start_ok("testapps:gen_str_after");
+    cr_assert_eq(get(), CRL_ERROR);
+    assert_out("200 OK\n\npart");
+    cr_assert(closed);
+    assert_log_has("response body items must be bytes, not str");
+    assert_log_has("close called\n");
+}
+
+Test(response, header_with_crlf_is_500)
+{
+    start_ok("testapps:bad_header");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_has("response head refused");
+}
+
+Test(response, header_not_latin1_is_500)
+{
+    start_ok("testapps:nonlatin_header");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_has("header value is not latin-1 encodable");
+}
+
+Test(response, latin1_header_passes_as_latin1_bytes)
+{
+    start_ok("testapps:latin1_header");
+    get();
+    assert_out("200 OK\nX-A: caf\xe9\n\nx");
+}
+
+Test(response, headers_must_be_a_list)
+{
+    start_ok("testapps:tuple_headers");
+    get();
+    assert_out("ERROR 500");
+    assert_log_has("headers must be a list, not tuple");
+}
+
+Test(response, malformed_status)
+{
+    start_ok("testapps:bad_status");
+    get();
+    assert_out("ERROR 500");
+    assert_log_has("status must be 'NNN reason'");
+}
+
+Test(response, no_start_response)
+{
+    start_ok("testapps:no_start");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_has("before calling start_response");
+}
+
+Test(response, file_wrapper_real_file_uses_sendfile)
+{
+    start_ok("testapps:file_real");
+    cr_assert_eq(get(), CRL_OK);
+    cr_assert(sendfile_used);
+    assert_out("200 OK\n\nghijklmnopqrstuvwxyz\n");
+}
+
+Test(response, file_wrapper_without_fileno_is_iterated)
+{
+    start_ok("testapps:file_bytesio");
+    cr_assert_eq(get(), CRL_OK);
+    cr_assert(!sendfile_used);
+    assert_out("200 OK\n\n0123456789");
+}
+
+Test(response, client_gone_logged_once)
+{
+    start_ok("testapps:big");
+    reset_response();
+    fail_write_after = 0;
+    in_python_check = 1;
+    cr_assert_eq(request_body(get_vars, NULL, 0), CRL_ERROR);
+    assert_log_has("client went away");
+    cr_assert_eq(strstr(strstr(logbuf, "client went away") + 1, "client went away"), NULL,
+                 "logged more than once:\n%s", logbuf);
+    assert_log_lacks("Traceback");
+}
+
+Test(response, client_gone_during_write_callable)
+{
+    start_ok("testapps:writer");
+    reset_response();
+    fail_write_after = 0;
+    cr_assert_eq(request_body(get_vars, NULL, 0), CRL_ERROR);
+    assert_log_has("client went away");
+    assert_log_lacks("Traceback");
+}
