@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""Measure one benchmark configuration and append its figures as a JSON line.
+
+Called by bench/run.sh once a server answers. It warms the server up with
+wrk, snapshots the CPU time (utime + stime from /proc/PID/stat) of the
+server's process tree and of the front nginx's tree, runs wrk with
+lib/report.lua, snapshots again, reads the PSS of every server process
+from /proc/PID/smaps_rollup, and appends one JSON object to --out.
+
+CPU per request counts only processes alive at both snapshots; a process
+that appears or vanishes during the run is reported in "procs_changed"
+(a crashed or respawned worker), so such a run is visible, not hidden.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def children_map():
+    """ppid -> [pid] over every process on the machine."""
+    kids = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+def tree(root):
+    """root and all its descendants, root first."""
+    if not root:
+        return []
+    kids, out, todo = children_map(), [], [root]
+    while todo:
+        pid = todo.pop(0)
+        out.append(pid)
+        todo.extend(sorted(kids.get(pid, [])))
+    return out
+
+
+def cpu_ticks(pids):
+    """pid -> utime + stime in clock ticks, for the pids still alive."""
+    ticks = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def pss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def run_wrk(args, seconds, script=None):
+    cmd = []
+    if args.wrk_cpu:
+        cmd += ["taskset", "-c", args.wrk_cpu]
+    cmd += ["timeout", str(int(seconds) + 20), "wrk", "-t", str(args.threads),
+            "-c", str(args.connections), "-d", f"{seconds}s", "--latency"]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(args.url)
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return res.stdout
+
+
+def delta(before, after):
+    common = before.keys() & after.keys()
+    return sum(after[p] - before[p] for p in common), len(common)
+
+
+def measure(args):
+    if args.warmup > 0:
+        run_wrk(args, args.warmup)
+    server, front = tree(args.server_pid), tree(args.front_pid)
+    s0, f0 = cpu_ticks(server), cpu_ticks(front)
+    out = run_wrk(args, args.duration, os.path.join(os.path.dirname(__file__), "report.lua"))
+    s1, f1 = cpu_ticks(server), cpu_ticks(front)
+    after = tree(args.server_pid)
+    line = next((l for l in out.splitlines() if l.startswith("WRKJSON ")), None)
+    if line is None:
+        return {"ok": False, "why": "wrk gave no figures: " + out.strip()[-300:]}
+    w = json.loads(line[len("WRKJSON "):])
+    reqs = w["requests"]
+    secs = w["duration_us"] / 1e6
+    s_ticks, _ = delta(s0, s1)
+    f_ticks, _ = delta(f0, f1)
+    pss = {pid: pss_kb(pid) for pid in after}
+    workers = [p for p in after[1:] if pss.get(p)] or after[:1]
+    return {
+        "ok": reqs > 0,
+        "requests": reqs,
+        "seconds": round(secs, 3),
+        "rps": round(reqs / secs, 1) if secs else 0.0,
+        "p50_ms": w["p50_us"] / 1000.0,
+        "p99_ms": w["p99_us"] / 1000.0,
+        "errors": w["connect"] + w["read"] + w["write"] + w["timeout"],
+        "errors_detail": {k: w[k] for k in ("connect", "read", "write", "timeout")},
+        "non2xx": w["status"],
+        "cpu_us_per_req": round(s_ticks / HZ * 1e6 / reqs, 2) if reqs else None,
+        "front_cpu_us_per_req": round(f_ticks / HZ * 1e6 / reqs, 2) if reqs and front else None,
+        "pss_total_kb": sum(v for v in pss.values() if v),
+        "pss_worker_kb": round(sum(pss[p] or 0 for p in workers) / len(workers)),
+        "nprocs": len(after),
+        "procs_changed": sorted(set(server) ^ set(after)),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--server-pid", type=int, required=True)
+    ap.add_argument("--front-pid", type=int, default=0, help="nginx in front, if any")
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--duration", type=int, required=True, help="seconds")
+    ap.add_argument("--warmup", type=int, default=1, help="seconds, 0: none")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--wrk-cpu", default="", help="CPU list for taskset, empty: unpinned")
+    ap.add_argument("--out", required=True, help="JSON lines file to append to")
+    ap.add_argument("--meta", default="{}", help="JSON object merged into the record")
+    args = ap.parse_args()
+    rec = json.loads(args.meta)
+    rec.update(measure(args))
+    with open(args.out, "a") as f:
+        f.write(json.dumps(rec, sort_keys=True) + "\n")
+    if rec["ok"]:
+        print(f"  {rec['rps']:>10.0f} req/s  p50 {rec['p50_ms']:.2f} ms  p99 {rec['p99_ms']:.2f} ms"
+              f"  cpu {rec['cpu_us_per_req']} us/req  pss {rec['pss_total_kb'] / 1024:.1f} MB"
+              f"  err {rec['errors']} non2xx {rec['non2xx']}")
+    else:
+        print("  FAILED: " + rec.get("why", "no request completed"))
+    return 0 if rec["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

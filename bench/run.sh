@@ -1,0 +1,187 @@
+#!/bin/bash
+# bench/run.sh: Corral against uWSGI, gunicorn, nginx and a C stub, side by side.
+#
+# Installs the peers with apt-get, builds Corral (build-bench/, Release) and
+# bench/stub.c, then runs every configuration once per round, round after
+# round (A B A B ...), so that slow drift on a shared machine hits every
+# server alike. A configuration is: workers (1 pinned to CPU 0 with wrk on
+# CPU 1, or 2 unpinned) x app (hello, django) x path (behind nginx over the
+# uwsgi protocol on a unix socket, or direct HTTP) x server. Each
+# configuration's servers are started, checked, measured (lib/measure.py),
+# and stopped by pid, also on errors (trap). The figures go to
+# bench/results/ (lib/report.py): a dated Markdown table, a PNG chart and the
+# raw JSON lines, copied to latest.md and latest.png.
+#
+# Usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--warmup S]
+#                     [--connections N] [--only REGEX] [--corral PATH]
+#                     [--no-install] [--no-build] [--no-syscalls]
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+PY=/usr/bin/python3
+
+ROUNDS=5
+DURATION=10
+WARMUP=2
+CONNECTIONS=32
+ONLY=""
+CORRAL=""
+INSTALL=1
+BUILD=1
+SYSCALLS=1
+START_TIMEOUT=${START_TIMEOUT:-30}
+FRONT_PORT=${FRONT_PORT:-28480}
+DIRECT_PORT=${DIRECT_PORT:-28481}
+RESULTS=${RESULTS:-$HERE/results}
+
+usage() {
+    sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    cat <<'EOF'
+Options:
+  --quick          2 rounds of 5 s each, 1 s warm-up (a check, not a result)
+  --rounds N       rounds, each running every configuration once (default 5)
+  --duration S     seconds of wrk per configuration (default 10)
+  --warmup S       seconds of wrk before measuring (default 2)
+  --connections N  wrk connections (default 32)
+  --only REGEX     run only configurations whose name matches, e.g. 'hello nginx'
+  --corral PATH    use this corral binary instead of building build-bench/
+  --no-install     do not apt-get install the peers
+  --no-build       do not build Corral (use build-bench/corral if present)
+  --no-syscalls    do not run bench/syscalls.sh after the rounds
+Environment: START_TIMEOUT (30), FRONT_PORT (28480), DIRECT_PORT (28481),
+  RESULTS (bench/results), CORRAL_ARGS (extra arguments for corral).
+EOF
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) ROUNDS=2 DURATION=5 WARMUP=1 ;;
+        --rounds) ROUNDS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --warmup) WARMUP=$2; shift ;;
+        --connections) CONNECTIONS=$2; shift ;;
+        --only) ONLY=$2; shift ;;
+        --corral) CORRAL=$2; BUILD=0; shift ;;
+        --no-install) INSTALL=0 ;;
+        --no-build) BUILD=0 ;;
+        --no-syscalls) SYSCALLS=0 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+# shellcheck source=lib/common.sh
+. "$HERE/lib/common.sh"
+
+# run_config ROUND MODE APP PATH SERVER: start, check, measure, stop one configuration.
+run_config() {
+    local round=$1 mode=$2 app=$3 path=$4 server=$5
+    local workers threads wrkcpu url sock="$WORK/app.sock" spid fpid="" port urlpath=/ meta
+    local name="$mode $app $path $server"
+    if [ "$mode" = 1w ]; then
+        workers=1 threads=1 wrkcpu=1 PIN="taskset -c 0"
+    else
+        workers=2 threads=2 wrkcpu="" PIN=""
+    fi
+    [ "$server" = corral ] && [ -z "$CORRAL" ] && { log "$name: skipped (no corral)"; return; }
+    log "round $round: $name"
+    rm -f "$sock"
+    for port in "$FRONT_PORT" "$DIRECT_PORT"; do
+        port_free "$port" || { log "  port $port is taken, skipped"; return; }
+    done
+    if [ "$server" = nginx ]; then
+        start_nginx nginx-return "$workers" "$DIRECT_PORT" 'return 200 "Hello, World!";'
+        spid=$LAST_PID port=$DIRECT_PORT
+    elif [ "$path" = nginx ]; then
+        start_server "$server" "$app" "$sock" "$workers" 0
+        spid=$LAST_PID
+        if [ "$server" = gunicorn ]; then
+            start_nginx nginx-front "$workers" "$FRONT_PORT" \
+                "proxy_pass http://unix:$sock:; proxy_set_header Host \$host;"
+        else
+            start_nginx nginx-front "$workers" "$FRONT_PORT" \
+                "include /etc/nginx/uwsgi_params; uwsgi_pass unix:$sock;"
+        fi
+        fpid=$LAST_PID port=$FRONT_PORT
+    else
+        start_server "$server" "$app" "127.0.0.1:$DIRECT_PORT" "$workers" 1
+        spid=$LAST_PID port=$DIRECT_PORT
+    fi
+    url="http://127.0.0.1:$port$urlpath"
+    meta=$(printf '{"round": %d, "mode": "%s", "app": "%s", "path": "%s", "server": "%s", "workers": %d, "connections": %d, "duration": %s}' \
+        "$round" "$mode" "$app" "$path" "$server" "$workers" "$CONNECTIONS" "$DURATION")
+    if wait_ready "$url" $spid $fpid; then
+        "$PY" "$HERE/lib/measure.py" --server-pid "$spid" --front-pid "${fpid:-0}" \
+            --url "$url" --duration "$DURATION" --warmup "$WARMUP" \
+            --connections "$CONNECTIONS" --threads "$threads" --wrk-cpu "$wrkcpu" \
+            --out "$RAW" --meta "$meta"
+    else
+        echo "${meta%\}}, \"ok\": false, \"why\": \"did not start\"}" >>"$RAW"
+        tail -n 5 "$WORK/$server.log" 2>/dev/null | sed 's/^/    log: /'
+    fi
+    stop_pid "$spid" "$(stop_signal "$server")"
+    [ -n "$fpid" ] && stop_pid "$fpid" TERM
+    rm -f "$sock"
+}
+
+configs() { # every configuration of one round, in order: corral next to its peers
+    local mode app
+    for mode in 1w 2w; do
+        for app in hello django; do
+            echo "$mode $app nginx corral"
+            echo "$mode $app nginx uwsgi"
+            [ "$app" = hello ] && echo "$mode $app nginx stub"
+            echo "$mode $app nginx gunicorn"
+            echo "$mode $app http corral"
+            echo "$mode $app http uwsgi"
+            echo "$mode $app http uwsgi-http11"
+            [ "$app" = hello ] && echo "$mode $app http nginx"
+            echo "$mode $app http gunicorn"
+        done
+    done
+}
+
+# ---------------------------------------------------------------- main
+main() {
+    local stamp list round line
+    WORK=$(mktemp -d /tmp/corral-bench.XXXXXX)
+    [ "$INSTALL" = 1 ] && install_peers
+    for c in wrk uwsgi gunicorn nginx taskset curl ss gcc; do
+        command -v "$c" >/dev/null || die "$c is missing (run without --no-install)"
+    done
+    if [ "$BUILD" = 1 ]; then
+        build_corral && CORRAL=$ROOT/build-bench/corral
+    elif [ -z "$CORRAL" ] && [ -x "$ROOT/build-bench/corral" ]; then
+        CORRAL=$ROOT/build-bench/corral
+    fi
+    [ -n "$CORRAL" ] && CORRAL=$(realpath "$CORRAL")
+    STUB=$WORK/stub
+    gcc -O2 -std=gnu11 -Wall -Wextra -Werror -o "$STUB" "$HERE/stub.c" || die "stub.c did not build"
+    pick_apps
+    mkdir -p "$RESULTS"
+    stamp=$(date -u +%Y%m%d-%H%M%S)
+    RAW=$RESULTS/bench-$stamp.jsonl
+    list=$(configs | grep -E -- "${ONLY:-.}")
+    [ -n "$list" ] || die "--only '$ONLY' matches no configuration"
+    log "$ROUNDS rounds x $(echo "$list" | wc -l) configurations x ${DURATION}s" \
+        "(corral: ${CORRAL:-none}); raw figures: $RAW"
+    for round in $(seq "$ROUNDS"); do
+        while read -r line; do
+            # shellcheck disable=SC2086
+            run_config "$round" $line
+        done <<<"$list"
+    done
+    "$PY" "$HERE/lib/report.py" --raw "$RAW" --out "$RESULTS/bench-$stamp" \
+        --note "$ROUNDS rounds x ${DURATION}s, ${CONNECTIONS} connections, warm-up ${WARMUP}s" ||
+        die "report failed"
+    cp "$RESULTS/bench-$stamp.md" "$RESULTS/latest.md"
+    [ -f "$RESULTS/bench-$stamp.png" ] && cp "$RESULTS/bench-$stamp.png" "$RESULTS/latest.png"
+    log "results: $RESULTS/bench-$stamp.md (and latest.md, latest.png)"
+    if [ "$SYSCALLS" = 1 ] && [ -n "$CORRAL" ]; then
+        "$HERE/syscalls.sh" --corral "$CORRAL" --no-install || log "warning: syscalls.sh failed"
+    fi
+}
+
+main
