@@ -252,18 +252,23 @@ static int init_master(void)
     return CRL_OK;
 }
 
+/* Set between fork_prepare and fork_parent (and so in a new worker). */
+static int fork_prepared;
+
 static void fork_prepare(void)
 {
     if (!crl__python.initialized)
         return;
     crl__python_acquire(crl__python.main_ts);
     PyOS_BeforeFork();
+    fork_prepared = 1;
 }
 
 static void fork_parent(void)
 {
     if (!crl__python.initialized)
         return;
+    fork_prepared = 0;
     PyOS_AfterFork_Parent();
     crl__python.main_ts = crl__python_release();
 }
@@ -272,6 +277,11 @@ static int init_worker(unsigned worker_id)
 {
     if (!crl__python.initialized)
         return CRL_OK;
+    /* PyOS_AfterFork_Child needs this thread's state; without fork_prepare
+     * that is only safe when no other thread held the GIL at fork time. */
+    if (!fork_prepared)
+        crl__python_acquire(crl__python.main_ts);
+    fork_prepared = 0;
     PyOS_AfterFork_Child();
     crl__python.no_app_logged = 0;
     crl__python.main_ts = crl__python_release();

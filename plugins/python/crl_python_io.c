@@ -19,7 +19,8 @@
 typedef struct {
     PyObject_HEAD
     crl_request_t *req;
-    int64_t remaining; /* body bytes the core still has for us */
+    int64_t remaining; /* body bytes the core still has for us; -1 while
+                          unknown (chunked upload: read until 0) */
     size_t pos, end;   /* buffered bytes are buf[pos, end) */
     char buf[INPUT_BUF];
 } input_t;
@@ -48,9 +49,9 @@ static ssize_t input_raw(input_t *in, char *dst, size_t len)
         input_raise(0);
         return -1;
     }
-    if (in->remaining <= 0 || len == 0)
+    if (in->remaining == 0 || len == 0)
         return 0;
-    if ((int64_t)len > in->remaining)
+    if (in->remaining > 0 && (int64_t)len > in->remaining)
         len = (size_t)in->remaining;
     ts = crl__python_release();
     n = crl_request_read(in->req, dst, len);
@@ -60,8 +61,9 @@ static ssize_t input_raw(input_t *in, char *dst, size_t len)
         return -1;
     }
     if (n == 0)
-        in->remaining = 0; /* the body ended early: do not ask again */
-    in->remaining -= n;
+        in->remaining = 0; /* the body ended (early): do not ask again */
+    else if (in->remaining > 0)
+        in->remaining -= n;
     return n;
 }
 
@@ -90,6 +92,54 @@ static int size_arg(PyObject *const *args, Py_ssize_t nargs, const char *fn, Py_
     return 0;
 }
 
+/* Append len bytes to *res (capacity *cap, used *used), growing by doubling. */
+static int append(PyObject **res, Py_ssize_t *cap, Py_ssize_t *used, const char *p, size_t len)
+{
+    if (*res == NULL) {
+        *cap = (Py_ssize_t)len < 256 ? 256 : (Py_ssize_t)len;
+        *res = PyBytes_FromStringAndSize(NULL, *cap);
+        if (*res == NULL)
+            return -1;
+    }
+    if (*used + (Py_ssize_t)len > *cap) {
+        while (*used + (Py_ssize_t)len > *cap)
+            *cap *= 2;
+        if (_PyBytes_Resize(res, *cap) < 0)
+            return -1;
+    }
+    memcpy(PyBytes_AS_STRING(*res) + *used, p, len);
+    *used += (Py_ssize_t)len;
+    return 0;
+}
+
+/* Everything up to the end of a body of unknown length. */
+static PyObject *input_read_all(input_t *in)
+{
+    PyObject *res = NULL;
+    Py_ssize_t cap = 0, used = 0;
+    ssize_t n;
+
+    if (append(&res, &cap, &used, in->buf + in->pos, in->end - in->pos) < 0)
+        return NULL;
+    in->pos = in->end = 0;
+    for (;;) {
+        if (used == cap && _PyBytes_Resize(&res, cap *= 2) < 0)
+            return NULL;
+        n = input_raw(in, PyBytes_AS_STRING(res) + used, (size_t)(cap - used));
+        if (n < 0)
+            goto fail;
+        if (n == 0)
+            break;
+        used += n;
+    }
+    if (_PyBytes_Resize(&res, used) < 0)
+        return NULL;
+    return res;
+fail:
+    Py_DECREF(res);
+    return NULL;
+}
+
 static PyObject *input_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     input_t *in = (input_t *)self;
@@ -104,7 +154,9 @@ static PyObject *input_read(PyObject *self, PyObject *const *args, Py_ssize_t na
         return NULL;
     }
     buffered = (Py_ssize_t)(in->end - in->pos);
-    if (size < 0 || size > buffered + in->remaining)
+    if (in->remaining < 0 && size < 0)
+        return input_read_all(in);
+    if (in->remaining >= 0 && (size < 0 || size > buffered + in->remaining))
         size = buffered + (Py_ssize_t)in->remaining;
     res = PyBytes_FromStringAndSize(NULL, size);
     if (res == NULL)
@@ -125,26 +177,6 @@ static PyObject *input_read(PyObject *self, PyObject *const *args, Py_ssize_t na
     if (have < size && _PyBytes_Resize(&res, have) < 0)
         return NULL;
     return res;
-}
-
-/* Append len bytes to *res (capacity *cap, used *used), growing by doubling. */
-static int append(PyObject **res, Py_ssize_t *cap, Py_ssize_t *used, const char *p, size_t len)
-{
-    if (*res == NULL) {
-        *cap = (Py_ssize_t)len < 256 ? 256 : (Py_ssize_t)len;
-        *res = PyBytes_FromStringAndSize(NULL, *cap);
-        if (*res == NULL)
-            return -1;
-    }
-    if (*used + (Py_ssize_t)len > *cap) {
-        while (*used + (Py_ssize_t)len > *cap)
-            *cap *= 2;
-        if (_PyBytes_Resize(res, *cap) < 0)
-            return -1;
-    }
-    memcpy(PyBytes_AS_STRING(*res) + *used, p, len);
-    *used += (Py_ssize_t)len;
-    return 0;
 }
 
 /* One line (with its "\n"), at most limit bytes; b"" at the end. */
@@ -282,7 +314,7 @@ void crl__python_input_bind(PyObject *input, crl_request_t *req)
     input_t *in = (input_t *)input;
 
     in->req = req;
-    in->remaining = req ? req->content_length : 0;
+    in->remaining = req ? (req->content_length < 0 ? -1 : req->content_length) : 0;
     in->pos = in->end = 0;
 }
 

@@ -526,6 +526,26 @@ Test(interp, fork_hooks)
     assert_out_has("hello");
 }
 
+Test(interp, exit_worker_runs_atexit)
+{
+    char path[] = "/tmp/crl_atexit_XXXXXX";
+    char buf[64] = "";
+    int fd = mkstemp(path);
+    FILE *f;
+
+    cr_assert_geq(fd, 0);
+    close(fd);
+    setenv("CRL_TEST_ATEXIT", path, 1);
+    start_ok("testapps:simple");
+    plugin->exit_worker();
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    unlink(path);
+    cr_assert_str_eq(buf, "atexit ran");
+}
+
 Test(interp, venv_home)
 {
     char cmd[512], dir[] = "/tmp/crl_venv_XXXXXX";
@@ -677,6 +697,34 @@ Test(input, long_line_across_buffer)
     cr_assert_eq(outlen, 19999 + 8 + 12, "%zu", outlen);
 }
 
+Test(input, chunked_body_of_unknown_length)
+{
+    const char *vars[] = { "REQUEST_METHOD=POST", "PATH_INFO=/", NULL };
+    static char b[30000];
+
+    memset(b, 'y', sizeof(b));
+    memcpy(b, "hello\n", 6);
+    start_ok("testapps:echo");
+    reset_response();
+    read_chunk = 700;
+    request_cl(vars, b, sizeof(b), -1); /* read until the core says 0 */
+    cr_assert_eq(outlen, strlen("200 OK\n\n30000:|") + sizeof(b));
+    assert_out_has("200 OK\n\n30000:hello\nyyy");
+}
+
+Test(input, chunked_body_mixed_sizes)
+{
+    const char *vars[] = { "REQUEST_METHOD=POST", "PATH_INFO=/", NULL };
+    const char *b = "abcdefgh\nline2\nline3\nline4\ntail";
+
+    start_ok("testapps:mixed");
+    reset_response();
+    read_chunk = 4;
+    request_cl(vars, b, strlen(b), -1);
+    assert_out("200 OK\n\n[b'abc', b'de', b'fgh\\n', [b'line2\\n'], [b'line3\\n', b'line4\\n', "
+               "b'tail'], b'']");
+}
+
 Test(input, iteration)
 {
     start_ok("testapps:iterate");
@@ -720,6 +768,15 @@ Test(input, kept_object_is_detached)
 }
 
 /* ---- responses ---- */
+
+Test(response, pep3333_validator_generator)
+{
+    start_ok("testapps:validated_gen");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("200 OK\nContent-Type: text/plain\n\nabc");
+    assert_log_has("close called\n");
+    assert_log_lacks("Traceback");
+}
 
 Test(response, write_callable)
 {

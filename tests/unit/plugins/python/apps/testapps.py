@@ -1,4 +1,5 @@
 """WSGI apps driven by tests/unit/plugins/python/test_wsgi.c."""
+import atexit
 import io
 import os
 import sys
@@ -20,6 +21,14 @@ def factory():
 
 notcallable = 42
 validated = wsgiref.validate.validator(simple)
+
+
+@atexit.register
+def _at_exit():
+    path = os.environ.get("CRL_TEST_ATEXIT")
+    if path:
+        with open(path, "w") as f:
+            f.write("atexit ran")
 
 
 def show(environ, start_response):
@@ -120,6 +129,14 @@ class Closing:
 def generator(environ, start_response):
     start_response("200 OK", [])
     return Closing(environ, [b"a", b"", b"b", memoryview(b"c")])
+
+
+def _gen_typed(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return Closing(environ, [b"a", b"", b"b", b"c"])
+
+
+validated_gen = wsgiref.validate.validator(_gen_typed)
 
 
 def gen_fail_after(environ, start_response):
