@@ -1,7 +1,7 @@
 /*
  * Connections and requests in a worker: reading the request head of either
- * protocol into the same CGI-style variables, reading the body for the app,
- * and framing the response.
+ * protocol into the same CGI-style variables, reading the body for the app
+ * (Content-Length or chunked), and framing the response.
  *
  * Invariants:
  * - Sockets are non-blocking; every wait is a poll() bounded by
@@ -9,8 +9,13 @@
  * - Nothing is allocated per request: the receive buffer, the vars array,
  *   the scratch area for derived HTTP strings and the head buffer are the
  *   worker's, sized from buffer-size at start.
- * - The response head is held until the first body bytes (or the end) and
- *   leaves in the same sendmsg() as them.
+ * - The response head is built in two steps: the status and the app's
+ *   headers when the app starts the response, the framing headers
+ *   (Content-Length or chunked, Connection, Date) when the head is sent,
+ *   together with the first body bytes in one sendmsg(). A body handed over
+ *   whole (crl_response_end) is framed with Content-Length.
+ * - uwsgi-protocol connections carry one request; HTTP/1.1 connections stay
+ *   open while both sides allow it and the framing is sound.
  * - Writes use MSG_NOSIGNAL; the first failed write marks the connection
  *   broken and later writes fail at once.
  */
@@ -19,9 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -37,8 +44,17 @@
 
 #define BODY_PREFETCH 16384
 #define HEAD_BUF_SIZE 65536
+#define HEAD_RESERVE 160 /* framing headers appended when the head is sent */
 #define MAX_HTTP_HEADERS 128
 #define DRAIN_LIMIT (1024 * 1024)
+
+enum {
+    APP_LENGTH = 1u << 0,   /* Content-Length */
+    APP_TE = 1u << 1,       /* Transfer-Encoding: the app frames the body itself */
+    APP_CLOSE = 1u << 2,    /* Connection: close */
+    APP_CONN = 1u << 3,     /* any Connection header */
+    APP_DATE = 1u << 4,     /* Date */
+};
 
 static crl_http_header_t http_headers[MAX_HTTP_HEADERS];
 
@@ -47,6 +63,7 @@ int crl_conn_init(crl_conn_t *c, size_t buffer_size, int timeout_ms)
     memset(c, 0, sizeof(*c));
     c->fd = -1;
     c->timeout_ms = timeout_ms;
+    c->max_head = buffer_size;
     c->rcap = buffer_size + CRL_UWSGI_HEADER_SIZE + BODY_PREFETCH;
     c->max_vars = buffer_size / 4 > MAX_HTTP_HEADERS + 32 ? buffer_size / 4
                                                           : MAX_HTTP_HEADERS + 32;
@@ -64,45 +81,66 @@ int crl_conn_init(crl_conn_t *c, size_t buffer_size, int timeout_ms)
     return CRL_OK;
 }
 
-static void peer_text(crl_conn_t *c, const struct sockaddr *sa, socklen_t len)
+void crl_conn_peer_text(const struct sockaddr *sa, char *host, size_t hostcap, char *port,
+                        size_t portcap)
 {
-    c->peer[0] = '\0';
-    c->peer_port[0] = '\0';
+    host[0] = '\0';
+    port[0] = '\0';
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, c->peer, sizeof(c->peer));
-        snprintf(c->peer_port, sizeof(c->peer_port), "%u", ntohs(in->sin_port));
+        inet_ntop(AF_INET, &in->sin_addr, host, (socklen_t)hostcap);
+        snprintf(port, portcap, "%u", ntohs(in->sin_port));
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, c->peer, sizeof(c->peer));
-        snprintf(c->peer_port, sizeof(c->peer_port), "%u", ntohs(in6->sin6_port));
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t)hostcap);
+        snprintf(port, portcap, "%u", ntohs(in6->sin6_port));
     } else {
-        (void)len;
-        snprintf(c->peer, sizeof(c->peer), "unix");
+        snprintf(host, hostcap, "unix");
     }
 }
 
-void crl_conn_reset(crl_conn_t *c, int fd, const crl_listener_t *l, const struct sockaddr *peer,
-                    socklen_t peerlen)
+/* Forget the previous request; keep the connection and unread bytes. */
+static void request_reset(crl_conn_t *c)
 {
-    c->fd = fd;
-    c->listener = l;
-    c->is_head = 0;
-    c->rlen = c->rpos = 0;
     c->body_left = 0;
+    c->chunked_in = 0;
+    c->body_done = 0;
     c->head_bytes = 0;
     c->scratch_len = 0;
+    c->is_head = 0;
+    c->keepalive_ok = 0;
+    c->http_minor = 1;
     c->hlen = 0;
     c->head_state = CRL_HEAD_NONE;
     c->status = 0;
     c->nheaders = 0;
+    c->no_body = 0;
+    c->cl_declared = -1;
+    c->app_framing = 0;
+    c->chunked_out = 0;
+    c->keepalive = 0;
     c->body_bytes = 0;
-    c->broken = 0;
     c->req.vars = c->vars;
     c->req.nvars = 0;
     c->req.content_length = 0;
     c->req.modifier1 = c->req.modifier2 = 0;
-    peer_text(c, peer, peerlen);
+}
+
+void crl_conn_start(crl_conn_t *c, int fd, const crl_listener_t *l, const char *peer,
+                    const char *peer_port, const char *pending, size_t npending)
+{
+    c->fd = fd;
+    c->listener = l;
+    c->broken = 0;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    snprintf(c->peer_port, sizeof(c->peer_port), "%s", peer_port);
+    if (npending > c->rcap)
+        npending = c->rcap;
+    if (npending)
+        memcpy(c->rbuf, pending, npending);
+    c->rlen = npending;
+    c->rpos = 0;
+    request_reset(c);
 }
 
 /* Wait until fd is ready for events; -ETIMEDOUT after socket-timeout. */
@@ -120,8 +158,9 @@ static int wait_fd(crl_conn_t *c, short events)
     }
 }
 
-/* Read more bytes into rbuf. Returns bytes read, 0 at EOF, or -errno. */
-static ssize_t read_more(crl_conn_t *c)
+/* Read more bytes into rbuf. Returns bytes read, 0 at EOF, or -errno
+ * (-EAGAIN only with nonblock). */
+static ssize_t read_more(crl_conn_t *c, int nonblock)
 {
     for (;;) {
         ssize_t n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
@@ -129,6 +168,26 @@ static ssize_t read_more(crl_conn_t *c)
             c->rlen += (size_t)n;
             return n;
         }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN || nonblock)
+            return -errno;
+        int rc = wait_fd(c, POLLIN);
+        if (rc != CRL_OK)
+            return rc;
+    }
+}
+
+/* Read from the socket straight into buf, waiting up to socket-timeout.
+ * Returns bytes read, -ECONNRESET at EOF, or -errno. */
+static ssize_t read_socket(crl_conn_t *c, void *buf, size_t len)
+{
+    for (;;) {
+        ssize_t n = read(c->fd, buf, len);
+        if (n > 0)
+            return n;
+        if (n == 0)
+            return -ECONNRESET; /* the client closed before the whole body */
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN)
@@ -171,14 +230,64 @@ static int send_iov(crl_conn_t *c, struct iovec *iov, int n)
     return CRL_OK;
 }
 
-static int send_head(crl_conn_t *c)
+static void head_append(crl_conn_t *c, const void *p, size_t n)
 {
-    struct iovec iov = { c->hbuf, c->hlen };
-    c->head_state = CRL_HEAD_SENT;
-    return send_iov(c, &iov, 1);
+    memcpy(c->hbuf + c->hlen, p, n);
+    c->hlen += n;
 }
 
-/* A complete short response with a plain-text body, then close. */
+static const char *http_date(void)
+{
+    static char buf[40];
+    static time_t last;
+    time_t now = time(NULL);
+    if (now != last) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(buf, sizeof(buf), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        last = now;
+    }
+    return buf;
+}
+
+/* Append the framing headers and the blank line. known_len is the whole
+ * body length when the caller knows it (crl_response_end), else -1. */
+static void finalize_head(crl_conn_t *c, int64_t known_len)
+{
+    char line[64];
+    int ka = 0;
+
+    c->head_state = CRL_HEAD_SENT;
+    if (c->listener->proto != CRL_PROTO_HTTP) {
+        head_append(c, "\r\n", 2);
+        return;
+    }
+    if (!(c->app_framing & APP_DATE))
+        head_append(c, http_date(), strlen(http_date()));
+    if (c->app_framing & (APP_TE | APP_CLOSE)) {
+        ka = 0;
+    } else if (c->no_body || (c->app_framing & APP_LENGTH)) {
+        ka = c->keepalive_ok;
+    } else if (known_len >= 0) {
+        int n = snprintf(line, sizeof(line), "Content-Length: %lld\r\n", (long long)known_len);
+        head_append(c, line, (size_t)n);
+        ka = c->keepalive_ok;
+    } else if (c->is_head) {
+        ka = c->keepalive_ok;
+    } else if (c->http_minor >= 1 && c->keepalive_ok) {
+        head_append(c, "Transfer-Encoding: chunked\r\n", 28);
+        c->chunked_out = 1;
+        ka = 1;
+    }
+    c->keepalive = ka;
+    if (!ka && !(c->app_framing & APP_CONN))
+        head_append(c, "Connection: close\r\n", 19);
+    else if (ka && c->http_minor == 0 && !(c->app_framing & APP_CONN))
+        head_append(c, "Connection: keep-alive\r\n", 24);
+    head_append(c, "\r\n", 2);
+}
+
+/* A complete short response with a plain-text body; the connection closes. */
 static void send_simple(crl_conn_t *c, int status, const char *body)
 {
     const char *reason = crl_http_reason(status);
@@ -190,10 +299,13 @@ static void send_simple(crl_conn_t *c, int status, const char *body)
     c->status = status;
     c->nheaders = 3;
     c->body_bytes = strlen(body);
-    send_head(c);
+    c->keepalive = 0;
+    c->head_state = CRL_HEAD_SENT;
+    struct iovec iov = { c->hbuf, c->hlen };
+    send_iov(c, &iov, 1);
 }
 
-/* ---- the plugin API ----------------------------------------------------- */
+/* ---- the plugin API: request ------------------------------------------- */
 
 crl_str_t crl_request_var(const crl_request_t *r, const char *key)
 {
@@ -204,39 +316,70 @@ crl_str_t crl_request_var(const crl_request_t *r, const char *key)
     return CRL_STR_NULL;
 }
 
-ssize_t crl_request_read(crl_request_t *r, void *buf, size_t len)
+/* Bytes already buffered first, then the socket; never past the body. */
+static ssize_t read_raw(crl_conn_t *c, void *buf, size_t len)
 {
-    crl_conn_t *c = r->core;
-    if (c->body_left <= 0 || len == 0)
-        return 0;
-    if ((int64_t)len > c->body_left)
-        len = (size_t)c->body_left;
     if (c->rpos < c->rlen) {
         size_t have = c->rlen - c->rpos;
         if (have > len)
             have = len;
         memcpy(buf, c->rbuf + c->rpos, have);
         c->rpos += have;
-        c->body_left -= (int64_t)have;
         return (ssize_t)have;
     }
-    for (;;) {
-        ssize_t n = read(c->fd, buf, len);
-        if (n > 0) {
-            c->body_left -= n;
-            return n;
-        }
-        if (n == 0)
-            return -ECONNRESET; /* the client closed before the whole body */
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return -errno;
-        int rc = wait_fd(c, POLLIN);
-        if (rc != CRL_OK)
-            return rc;
-    }
+    return read_socket(c, buf, len);
 }
+
+static ssize_t read_chunked(crl_conn_t *c, char *buf, size_t len)
+{
+    while (!c->body_done) {
+        int from_buffer = c->rpos < c->rlen;
+        ssize_t n = read_raw(c, buf, len);
+        if (n < 0)
+            return n;
+        size_t dl = (size_t)n;
+        ssize_t rc = crl_http_decode_chunked(&c->chunk_st, buf, &dl);
+        if (rc == CRL_ERROR) {
+            crl_log(CRL_LOG_ERR, 0, "bad chunked body from %s: %s", c->peer,
+                    crl_http_chunked_strerror(c->chunk_st.error));
+            c->broken = -EPROTO;
+            return -EPROTO;
+        }
+        if (rc >= 0) {
+            /* The bytes after the body belong to the next request. */
+            c->body_done = 1;
+            if (from_buffer) {
+                c->rpos -= (size_t)rc;
+            } else {
+                memmove(c->rbuf, buf + dl, (size_t)rc);
+                c->rpos = 0;
+                c->rlen = (size_t)rc;
+            }
+        }
+        if (dl > 0)
+            return (ssize_t)dl;
+    }
+    return 0;
+}
+
+ssize_t crl_request_read(crl_request_t *r, void *buf, size_t len)
+{
+    crl_conn_t *c = r->core;
+    if (len == 0)
+        return 0;
+    if (c->chunked_in)
+        return read_chunked(c, buf, len);
+    if (c->body_left <= 0)
+        return 0;
+    if ((int64_t)len > c->body_left)
+        len = (size_t)c->body_left;
+    ssize_t n = read_raw(c, buf, len);
+    if (n > 0)
+        c->body_left -= n;
+    return n;
+}
+
+/* ---- the plugin API: response ------------------------------------------ */
 
 static int valid_header_text(crl_str_t s, int is_name)
 {
@@ -263,10 +406,29 @@ static int parse_status(crl_str_t s)
     return code >= 100 ? code : -1;
 }
 
-static void head_append(crl_conn_t *c, const void *p, size_t n)
+#define NAME_IS(h, lit) \
+    ((h).name.len == sizeof(lit) - 1 && strncasecmp((h).name.data, (lit), sizeof(lit) - 1) == 0)
+
+/* Note the headers that decide the framing. */
+static void scan_framing(crl_conn_t *c, const crl_header_t *h)
 {
-    memcpy(c->hbuf + c->hlen, p, n);
-    c->hlen += n;
+    if (NAME_IS(*h, "Content-Length")) {
+        int64_t v;
+        if (crl_parse_content_length(h->value.data, h->value.len, &v) == CRL_OK) {
+            c->app_framing |= APP_LENGTH;
+            c->cl_declared = v;
+        } else {
+            c->app_framing |= APP_CLOSE; /* unparseable: let the close frame it */
+        }
+    } else if (NAME_IS(*h, "Transfer-Encoding")) {
+        c->app_framing |= APP_TE;
+    } else if (NAME_IS(*h, "Connection")) {
+        c->app_framing |= APP_CONN;
+        if (h->value.len == 5 && strncasecmp(h->value.data, "close", 5) == 0)
+            c->app_framing |= APP_CLOSE;
+    } else if (NAME_IS(*h, "Date")) {
+        c->app_framing |= APP_DATE;
+    }
 }
 
 int crl_response_start(crl_request_t *r, crl_str_t status, const crl_header_t *h, size_t n)
@@ -277,11 +439,11 @@ int crl_response_start(crl_request_t *r, crl_str_t status, const crl_header_t *h
     if (c->head_state == CRL_HEAD_SENT)
         return CRL_ERROR;
     if (code < 0 || !valid_header_text(status, 0)) {
-        crl_log(CRL_LOG_ERR, 0, "invalid response status '%.*s'", (int)(status.len > 64 ? 64 : status.len),
-                status.data);
+        crl_log(CRL_LOG_ERR, 0, "invalid response status '%.*s'",
+                (int)(status.len > 64 ? 64 : status.len), status.data);
         return CRL_ERROR;
     }
-    size_t need = sizeof("HTTP/1.1 \r\n") + status.len + sizeof("Connection: close\r\n\r\n");
+    size_t need = sizeof("HTTP/1.1 \r\n") + status.len + HEAD_RESERVE;
     for (size_t i = 0; i < n; i++) {
         if (!valid_header_text(h[i].name, 1) || !valid_header_text(h[i].value, 0)) {
             crl_log(CRL_LOG_ERR, 0, "response header '%.*s' holds a forbidden character "
@@ -296,40 +458,61 @@ int crl_response_start(crl_request_t *r, crl_str_t status, const crl_header_t *h
         return CRL_ERROR;
     }
     c->hlen = 0;
+    c->app_framing = 0;
+    c->cl_declared = -1;
     head_append(c, "HTTP/1.1 ", 9);
     head_append(c, status.data, status.len);
     head_append(c, "\r\n", 2);
     for (size_t i = 0; i < n; i++) {
+        scan_framing(c, &h[i]);
         head_append(c, h[i].name.data, h[i].name.len);
         head_append(c, ": ", 2);
         head_append(c, h[i].value.data, h[i].value.len);
         head_append(c, "\r\n", 2);
     }
-    if (c->listener->proto == CRL_PROTO_HTTP)
-        head_append(c, "Connection: close\r\n", 19);
-    head_append(c, "\r\n", 2);
     c->head_state = CRL_HEAD_PENDING;
     c->status = code;
+    c->no_body = code < 200 || code == 204 || code == 304;
     c->nheaders = (unsigned)n;
     return CRL_OK;
+}
+
+/* Send len body bytes (with the pending head, and chunk framing). */
+static int send_body(crl_conn_t *c, const void *data, size_t len, int64_t known_len)
+{
+    struct iovec iov[4];
+    char size_line[24];
+    int n = 0;
+
+    if (c->cl_declared >= 0 && (int64_t)(c->body_bytes + len) > c->cl_declared) {
+        crl_log(CRL_LOG_ERR, 0, "the app sent more body bytes than its Content-Length %lld; "
+                "the excess is dropped", (long long)c->cl_declared);
+        len = (size_t)(c->cl_declared - (int64_t)c->body_bytes);
+        c->keepalive = 0;
+    }
+    c->body_bytes += len;
+    if (c->head_state == CRL_HEAD_PENDING) {
+        finalize_head(c, known_len);
+        iov[n++] = (struct iovec){ c->hbuf, c->hlen };
+    }
+    if (len > 0 && !c->is_head && !c->no_body) {
+        if (c->chunked_out) {
+            int sl = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
+            iov[n++] = (struct iovec){ size_line, (size_t)sl };
+        }
+        iov[n++] = (struct iovec){ (void *)data, len };
+        if (c->chunked_out)
+            iov[n++] = (struct iovec){ (void *)"\r\n", 2 };
+    }
+    return n ? send_iov(c, iov, n) : (c->broken ? c->broken : CRL_OK);
 }
 
 int crl_response_write(crl_request_t *r, const void *data, size_t len)
 {
     crl_conn_t *c = r->core;
-    struct iovec iov[2];
-    int n = 0;
-
     if (c->head_state == CRL_HEAD_NONE)
         return CRL_ERROR;
-    c->body_bytes += len;
-    if (c->head_state == CRL_HEAD_PENDING) {
-        iov[n++] = (struct iovec){ c->hbuf, c->hlen };
-        c->head_state = CRL_HEAD_SENT;
-    }
-    if (len > 0 && !c->is_head)
-        iov[n++] = (struct iovec){ (void *)data, len };
-    return n ? send_iov(c, iov, n) : (c->broken ? c->broken : CRL_OK);
+    return send_body(c, data, len, -1);
 }
 
 int crl_response_sendfile(crl_request_t *r, int fd, off_t offset, size_t len)
@@ -338,13 +521,28 @@ int crl_response_sendfile(crl_request_t *r, int fd, off_t offset, size_t len)
 
     if (c->head_state == CRL_HEAD_NONE)
         return CRL_ERROR;
-    if (c->head_state == CRL_HEAD_PENDING && send_head(c) != CRL_OK)
-        return c->broken;
+    if (c->chunked_out || c->head_state == CRL_HEAD_PENDING) {
+        /* The head (and chunk size line) first; the file follows. */
+        char size_line[24];
+        struct iovec iov[2];
+        int n = 0;
+        if (c->head_state == CRL_HEAD_PENDING) {
+            finalize_head(c, -1);
+            iov[n++] = (struct iovec){ c->hbuf, c->hlen };
+        }
+        if (c->chunked_out && len > 0 && !c->is_head) {
+            int sl = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
+            iov[n++] = (struct iovec){ size_line, (size_t)sl };
+        }
+        if (n && send_iov(c, iov, n) != CRL_OK)
+            return c->broken;
+    }
     c->body_bytes += len;
-    while (len > 0 && !c->is_head && !c->broken) {
-        ssize_t n = sendfile(c->fd, fd, &offset, len);
+    size_t left = c->is_head || c->no_body ? 0 : len;
+    while (left > 0 && !c->broken) {
+        ssize_t n = sendfile(c->fd, fd, &offset, left);
         if (n > 0) {
-            len -= (size_t)n;
+            left -= (size_t)n;
             continue;
         }
         if (n == 0) {
@@ -356,6 +554,10 @@ int crl_response_sendfile(crl_request_t *r, int fd, off_t offset, size_t len)
         int rc = errno == EAGAIN ? wait_fd(c, POLLOUT) : -errno;
         if (rc != CRL_OK)
             c->broken = rc;
+    }
+    if (c->chunked_out && len > 0 && !c->is_head && !c->broken) {
+        struct iovec crlf = { (void *)"\r\n", 2 };
+        send_iov(c, &crlf, 1);
     }
     return c->broken ? c->broken : CRL_OK;
 }
@@ -370,8 +572,25 @@ int crl_response_finish(crl_request_t *r)
 {
     crl_conn_t *c = r->core;
     if (c->head_state == CRL_HEAD_PENDING)
-        send_head(c);
+        return send_body(c, NULL, 0, 0);
+    if (c->chunked_out && c->head_state == CRL_HEAD_SENT && !c->broken) {
+        struct iovec end = { (void *)"0\r\n\r\n", 5 };
+        c->chunked_out = 0;
+        send_iov(c, &end, 1);
+    }
+    if (c->cl_declared >= 0 && (int64_t)c->body_bytes < c->cl_declared && !c->is_head &&
+        !c->no_body)
+        c->keepalive = 0; /* short body: only closing tells the client */
     return c->broken ? c->broken : CRL_OK;
+}
+
+int crl_response_end(crl_request_t *r, const void *data, size_t len)
+{
+    crl_conn_t *c = r->core;
+    if (c->head_state == CRL_HEAD_NONE)
+        return CRL_ERROR;
+    int rc = send_body(c, data, len, c->head_state == CRL_HEAD_PENDING ? (int64_t)len : -1);
+    return rc == CRL_OK ? crl_response_finish(r) : rc;
 }
 
 void crl_response_error(crl_request_t *r, int status)
@@ -382,6 +601,7 @@ void crl_response_error(crl_request_t *r, int status)
     if (c->head_state == CRL_HEAD_SENT) {
         if (!c->broken)
             c->broken = -EPIPE; /* close without completing the response */
+        c->keepalive = 0;
         return;
     }
     snprintf(body, sizeof(body), "%d %s\n", status, crl_http_reason(status));
@@ -390,34 +610,37 @@ void crl_response_error(crl_request_t *r, int status)
 
 /* ---- reading a uwsgi request ------------------------------------------ */
 
+static int uwsgi_error(crl_conn_t *c, const crl_uwsgi_packet_t *pkt)
+{
+    if (pkt->error == CRL_UWSGI_E_HTTP) {
+        crl_log(CRL_LOG_ERR, 0, "HTTP request from %s on uwsgi socket %s: this is a uwsgi "
+                "socket; use http-socket for HTTP clients, or uwsgi_pass in nginx",
+                c->peer, c->listener->name);
+        send_simple(c, 400, "400 Bad Request: this is a uwsgi socket, not HTTP; "
+                            "use http-socket to serve HTTP clients\n");
+    } else if (pkt->error == CRL_UWSGI_E_TOO_LARGE) {
+        crl_log(CRL_LOG_ERR, 0, "uwsgi request from %s: vars block of %u bytes exceeds "
+                "buffer-size %zu; raise buffer-size", c->peer, pkt->size, c->max_head);
+    } else {
+        crl_log(CRL_LOG_ERR, 0, "invalid uwsgi packet from %s on %s: %s", c->peer,
+                c->listener->name, crl_uwsgi_strerror(pkt->error));
+    }
+    return CRL_ERROR;
+}
+
 static int read_uwsgi(crl_conn_t *c)
 {
     crl_uwsgi_packet_t pkt;
-    size_t max_size = c->rcap - CRL_UWSGI_HEADER_SIZE - BODY_PREFETCH;
 
     for (;;) {
-        ssize_t n = crl_uwsgi_parse(c->rbuf, c->rlen, max_size, &pkt, c->vars, c->max_vars);
+        ssize_t n = crl_uwsgi_parse(c->rbuf, c->rlen, c->max_head, &pkt, c->vars, c->max_vars);
         if (n > 0) {
             c->rpos = (size_t)n;
             break;
         }
-        if (n == CRL_ERROR) {
-            if (pkt.error == CRL_UWSGI_E_HTTP) {
-                crl_log(CRL_LOG_ERR, 0, "HTTP request from %s on uwsgi socket %s: this is a uwsgi "
-                        "socket; use http-socket for HTTP clients, or uwsgi_pass in nginx",
-                        c->peer, c->listener->name);
-                send_simple(c, 400, "400 Bad Request: this is a uwsgi socket, not HTTP; "
-                                    "use http-socket to serve HTTP clients\n");
-            } else if (pkt.error == CRL_UWSGI_E_TOO_LARGE) {
-                crl_log(CRL_LOG_ERR, 0, "uwsgi request from %s: vars block of %u bytes exceeds "
-                        "buffer-size %zu; raise buffer-size", c->peer, pkt.size, max_size);
-            } else {
-                crl_log(CRL_LOG_ERR, 0, "invalid uwsgi packet from %s on %s: %s", c->peer,
-                        c->listener->name, crl_uwsgi_strerror(pkt.error));
-            }
-            return CRL_ERROR;
-        }
-        ssize_t r = read_more(c);
+        if (n == CRL_ERROR)
+            return uwsgi_error(c, &pkt);
+        ssize_t r = read_more(c, 0);
         if (r > 0)
             continue;
         if (r == 0 && c->rlen == 0)
@@ -443,15 +666,13 @@ static int read_uwsgi(crl_conn_t *c)
 
 /* ---- reading an HTTP request ------------------------------------------- */
 
-static const char *scratch_put(crl_conn_t *c, const char *a, size_t alen, const char *b,
-                               size_t blen)
+static const char *scratch_put(crl_conn_t *c, const char *a, size_t alen)
 {
-    if (c->scratch_len + alen + blen > c->scratch_cap)
+    if (c->scratch_len + alen > c->scratch_cap)
         return NULL;
     char *p = c->scratch + c->scratch_len;
     memcpy(p, a, alen);
-    memcpy(p + alen, b, blen);
-    c->scratch_len += alen + blen;
+    c->scratch_len += alen;
     return p;
 }
 
@@ -467,7 +688,8 @@ static int add_var(crl_conn_t *c, const char *k, size_t klen, const char *v, siz
 
 /* HTTP header "X-Forwarded-For" -> variable HTTP_X_FORWARDED_FOR; names
  * with an underscore are dropped, as nginx does by default, so that
- * "X_Forwarded_For" cannot pose as the real header. */
+ * "X_Forwarded_For" cannot pose as the real header. Content-Length is
+ * given as CONTENT_LENGTH only when it frames the body. */
 static int add_header_var(crl_conn_t *c, const crl_http_header_t *h)
 {
     char name[256];
@@ -477,14 +699,24 @@ static int add_header_var(crl_conn_t *c, const crl_http_header_t *h)
     if (h->name.len == 12 && strncasecmp(h->name.data, "Content-Type", 12) == 0)
         return ADD_LIT(c, "CONTENT_TYPE", h->value.data, h->value.len);
     if (h->name.len == 14 && strncasecmp(h->name.data, "Content-Length", 14) == 0)
-        return ADD_LIT(c, "CONTENT_LENGTH", h->value.data, h->value.len);
+        return CRL_OK;
     memcpy(name, "HTTP_", 5);
     for (size_t i = 0; i < h->name.len; i++) {
         char ch = h->name.data[i];
         name[5 + i] = ch == '-' ? '_' : (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
     }
-    const char *k = scratch_put(c, name, h->name.len + 5, "", 0);
+    const char *k = scratch_put(c, name, h->name.len + 5);
     return add_var(c, k, h->name.len + 5, h->value.data, h->value.len);
+}
+
+static size_t host_name_len(crl_str_t host)
+{
+    if (host.len && host.data[0] == '[') {
+        const char *rb = memchr(host.data, ']', host.len);
+        return rb ? (size_t)(rb - host.data) + 1 : host.len;
+    }
+    const char *colon = memchr(host.data, ':', host.len);
+    return colon ? (size_t)(colon - host.data) : host.len;
 }
 
 static int http_vars(crl_conn_t *c, const crl_http_request_t *h)
@@ -492,21 +724,14 @@ static int http_vars(crl_conn_t *c, const crl_http_request_t *h)
     const crl_listener_t *l = c->listener;
     char *path = c->scratch + c->scratch_len;
     ssize_t plen;
+    char len_text[24];
 
     if (c->scratch_cap - c->scratch_len < h->path.len ||
         (plen = crl_http_percent_decode(path, h->path.data, h->path.len)) < 0)
         return CRL_DECLINED;
     c->scratch_len += (size_t)plen;
 
-    crl_str_t host = h->host;
-    size_t hl = host.len;
-    if (hl && host.data[0] == '[') {
-        const char *rb = memchr(host.data, ']', hl);
-        hl = rb ? (size_t)(rb - host.data) + 1 : hl;
-    } else {
-        const char *colon = memchr(host.data, ':', hl);
-        hl = colon ? (size_t)(colon - host.data) : hl;
-    }
+    size_t hl = host_name_len(h->host);
     const char *proto = h->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
     int rc = ADD_LIT(c, "REQUEST_METHOD", h->method.data, h->method.len) |
              ADD_LIT(c, "REQUEST_URI", h->target.data, h->target.len) |
@@ -514,10 +739,15 @@ static int http_vars(crl_conn_t *c, const crl_http_request_t *h)
              ADD_LIT(c, "QUERY_STRING", h->query.data, h->query.len) |
              ADD_LIT(c, "SERVER_PROTOCOL", proto, 8) |
              ADD_LIT(c, "SCRIPT_NAME", "", 0) |
-             ADD_LIT(c, "SERVER_NAME", hl ? host.data : l->host, hl ? hl : strlen(l->host)) |
+             ADD_LIT(c, "SERVER_NAME", hl ? h->host.data : l->host, hl ? hl : strlen(l->host)) |
              ADD_LIT(c, "SERVER_PORT", l->port, strlen(l->port)) |
              ADD_LIT(c, "REMOTE_ADDR", c->peer, strlen(c->peer)) |
              ADD_LIT(c, "REMOTE_PORT", c->peer_port, strlen(c->peer_port));
+    if (h->flags & CRL_HTTP_HAS_LENGTH) {
+        int n = snprintf(len_text, sizeof(len_text), "%lld", (long long)h->content_length);
+        const char *v = scratch_put(c, len_text, (size_t)n);
+        rc |= ADD_LIT(c, "CONTENT_LENGTH", v, (size_t)n);
+    }
     for (size_t i = 0; i < h->nheaders && rc == CRL_OK; i++)
         rc = add_header_var(c, &h->headers[i]);
     return rc == CRL_OK ? CRL_OK : CRL_ERROR;
@@ -533,71 +763,110 @@ static int http_reject(crl_conn_t *c, int status, const char *why)
     return CRL_ERROR;
 }
 
-static int read_http(crl_conn_t *c)
+static int http_setup(crl_conn_t *c, const crl_http_request_t *h, size_t head_len)
 {
-    crl_http_request_t h;
-    size_t last = 0, max_head = c->rcap - CRL_UWSGI_HEADER_SIZE - BODY_PREFETCH;
-    ssize_t n;
-
-    for (;;) {
-        memset(&h, 0, sizeof(h));
-        h.headers = http_headers;
-        n = crl_http_parse_request(c->rbuf, c->rlen, last, max_head, &h, MAX_HTTP_HEADERS);
-        if (n > 0)
-            break;
-        if (n == CRL_ERROR)
-            return http_reject(c, h.status ? h.status : 400, h.reason ? h.reason : "malformed");
-        last = c->rlen;
-        if (c->rlen == c->rcap)
-            return http_reject(c, 431, "request head larger than buffer-size");
-        ssize_t r = read_more(c);
-        if (r > 0)
-            continue;
-        if (r == 0 && c->rlen == 0)
-            return CRL_DONE;
-        if (r == -ETIMEDOUT)
-            return http_reject(c, 408, "the request head did not arrive in time");
-        return CRL_DONE; /* the client went away mid-head: nobody to answer */
+    c->rpos = head_len;
+    c->head_bytes = head_len;
+    c->http_minor = h->minor_version;
+    c->is_head = crl_str_eq_lit(h->method, "HEAD");
+    c->keepalive_ok = h->minor_version >= 1 ? !(h->flags & CRL_HTTP_CONN_CLOSE)
+                                            : !!(h->flags & CRL_HTTP_CONN_KEEPALIVE);
+    if (h->flags & CRL_HTTP_CHUNKED) {
+        c->chunked_in = 1;
+        memset(&c->chunk_st, 0, sizeof(c->chunk_st));
+        c->req.content_length = -1;
+    } else {
+        c->req.content_length = h->content_length;
+        c->body_left = h->content_length;
     }
-    if (h.flags & CRL_HTTP_CHUNKED)
-        return http_reject(c, 411, "chunked request bodies are not supported yet; "
-                                   "send Content-Length");
-    c->rpos = (size_t)n;
-    c->head_bytes = (size_t)n;
-    c->is_head = crl_str_eq_lit(h.method, "HEAD");
-    c->req.content_length = h.content_length;
-    c->body_left = h.content_length;
-    int rc = http_vars(c, &h);
+    int rc = http_vars(c, h);
     if (rc == CRL_DECLINED)
         return http_reject(c, 400, "malformed percent-encoding in the path");
     if (rc != CRL_OK)
         return http_reject(c, 431, "too many request headers");
-    if ((h.flags & CRL_HTTP_EXPECT_CONTINUE) && c->body_left > 0 && c->rpos == c->rlen) {
+    int body_expected = c->chunked_in || c->body_left > 0;
+    if ((h->flags & CRL_HTTP_EXPECT_CONTINUE) && body_expected && c->rpos == c->rlen) {
         struct iovec iov = { (void *)"HTTP/1.1 100 Continue\r\n\r\n", 25 };
         send_iov(c, &iov, 1);
     }
     return CRL_OK;
 }
 
-int crl_conn_read_request(crl_conn_t *c)
+static int read_http(crl_conn_t *c, int nonblock)
 {
-    return c->listener->proto == CRL_PROTO_HTTP ? read_http(c) : read_uwsgi(c);
+    crl_http_request_t h;
+    size_t last = 0;
+    ssize_t n;
+
+    for (;;) {
+        memset(&h, 0, sizeof(h));
+        h.headers = http_headers;
+        n = c->rlen ? crl_http_parse_request(c->rbuf, c->rlen, last, c->max_head, &h,
+                                             MAX_HTTP_HEADERS)
+                    : CRL_AGAIN;
+        if (n > 0)
+            return http_setup(c, &h, (size_t)n);
+        if (n == CRL_ERROR)
+            return http_reject(c, h.status ? h.status : 400, h.reason ? h.reason : "malformed");
+        last = c->rlen;
+        if (c->rlen == c->rcap)
+            return http_reject(c, 431, "request head larger than buffer-size");
+        ssize_t r = read_more(c, nonblock);
+        if (r > 0)
+            continue;
+        if (r == -EAGAIN)
+            return CRL_AGAIN;
+        if (r == 0 && c->rlen == 0)
+            return CRL_DONE; /* an idle keep-alive connection closed: normal */
+        if (r == -ETIMEDOUT)
+            return http_reject(c, 408, "the request head did not arrive in time");
+        return CRL_DONE; /* the client went away mid-head: nobody to answer */
+    }
+}
+
+int crl_conn_read_request(crl_conn_t *c, int nonblock)
+{
+    return c->listener->proto == CRL_PROTO_HTTP ? read_http(c, nonblock) : read_uwsgi(c);
+}
+
+/* Read away the rest of the body (up to DRAIN_LIMIT). Returns 1 when the
+ * body is complete. */
+static int drain_body(crl_conn_t *c)
+{
+    char buf[8192];
+    size_t total = 0;
+    while (c->chunked_in ? !c->body_done : c->body_left > 0) {
+        if (total > DRAIN_LIMIT)
+            return 0;
+        ssize_t n = crl_request_read(&c->req, buf, sizeof(buf));
+        if (n <= 0)
+            return n == 0;
+        total += (size_t)n;
+    }
+    return 1;
+}
+
+int crl_conn_next(crl_conn_t *c)
+{
+    if (!c->keepalive || c->broken || c->listener->proto != CRL_PROTO_HTTP)
+        return 0;
+    if (!drain_body(c))
+        return 0;
+    size_t left = c->rlen - c->rpos;
+    if (left && c->rpos)
+        memmove(c->rbuf, c->rbuf + c->rpos, left);
+    c->rlen = left;
+    c->rpos = 0;
+    request_reset(c);
+    return 1;
 }
 
 void crl_conn_close(crl_conn_t *c)
 {
     /* Unread body bytes would make close() send a reset, which can destroy
      * the response still in flight to the client: read them away first. */
-    if (!c->broken && c->body_left > 0 && c->body_left <= DRAIN_LIMIT) {
-        size_t have = c->rlen - c->rpos;
-        c->body_left -= (int64_t)have < c->body_left ? (int64_t)have : c->body_left;
-        c->rpos = c->rlen;
-        while (c->body_left > 0) {
-            size_t want = c->rcap < (size_t)c->body_left ? c->rcap : (size_t)c->body_left;
-            if (crl_request_read(&c->req, c->rbuf, want) <= 0)
-                break;
-        }
-    }
+    if (!c->broken)
+        drain_body(c);
     close(c->fd);
     c->fd = -1;
 }

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -31,6 +32,7 @@
 #include "crl_request.h"
 #include "crl_scoreboard.h"
 #include "crl_socket.h"
+#include "crl_static.h"
 #include "crl_worker.h"
 
 typedef struct {
@@ -40,6 +42,8 @@ typedef struct {
     int log_4xx;
     int log_5xx;
     long max_requests;
+    long http_timeout;
+    long keepalive_timeout;
 } crl_worker_conf_t;
 
 static crl_worker_conf_t conf;
@@ -62,6 +66,14 @@ static const crl_option_t options[] = {
       .offset = offsetof(crl_worker_conf_t, max_requests), .def = "0", .min = 0,
       .max = 0x7fffffffL,
       .help = "replace a worker after it has served this many requests (0: never)" },
+    { .name = "http-timeout", .type = CRL_OPT_INT,
+      .offset = offsetof(crl_worker_conf_t, http_timeout), .def = "60", .min = 1, .max = 86400,
+      .help = "seconds an HTTP client has to send a whole request head (then 408)" },
+    { .name = "http-keepalive", .type = CRL_OPT_INT, .flags = CRL_OPTF_OPTARG,
+      .offset = offsetof(crl_worker_conf_t, keepalive_timeout), .def = "15", .min = 0,
+      .max = 86400,
+      .help = "seconds an idle HTTP/1.1 keep-alive connection is kept (0: close after each "
+              "response; values 1 and true keep the default 15)" },
 };
 
 int crl_worker_options_register(void)
@@ -70,6 +82,8 @@ int crl_worker_options_register(void)
 }
 
 static volatile sig_atomic_t stopping;
+static int recycle;      /* max-requests reached: finish and exit */
+static uint64_t served;  /* requests served by this worker */
 static int sigpipe_fds[2] = { -1, -1 };
 
 static void on_term(int signo)
@@ -172,8 +186,6 @@ static void log_request(crl_conn_t *c, unsigned id, unsigned long long nreq,
         crl_log_raw(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
-/* ---- serving -------------------------------------------------------------- */
-
 /* Record the request in the scoreboard so the master can enforce harakiri
  * and name the request it kills. */
 static void scoreboard_begin(crl_scoreboard_slot_t *sb, crl_conn_t *c, const struct timespec *t0)
@@ -192,24 +204,208 @@ static void scoreboard_begin(crl_scoreboard_slot_t *sb, crl_conn_t *c, const str
     sb->request_start_ms = (int64_t)t0->tv_sec * 1000 + t0->tv_nsec / 1000000;
 }
 
-static void serve(crl_conn_t *c, const crl_plugin_t *app, unsigned id, unsigned long long nreq,
-                  crl_scoreboard_slot_t *sb)
+/* ---- serving -------------------------------------------------------------- */
+
+/* An open HTTP client connection: registered in the worker's epoll from
+ * accept to close; between requests it waits on the idle list, costing no
+ * worker time. (uwsgi connections carry one request and need no record.) */
+typedef struct client_s {
+    int kind;                  /* EV_CLIENT: first member, see ev_kind() */
+    int fd;
+    const crl_listener_t *listener;
+    char peer[64], port[8];
+    char *pending;             /* bytes of a head that has not fully arrived */
+    size_t npending;
+    int64_t deadline_ms;       /* close (or 408) when idle past this */
+    struct client_s *prev, *next;
+    int idle;                  /* on the idle list */
+} client_t;
+
+enum { EV_LISTENER = 1, EV_SIGNAL, EV_CLIENT };
+
+typedef struct {
+    int kind;
+    unsigned index;
+} ev_tag_t;
+
+static ev_tag_t listener_tags[64];
+static ev_tag_t signal_tag = { EV_SIGNAL, 0 };
+static client_t *idle_head, *idle_tail;
+static size_t nclients;
+static int epfd = -1;
+static int draining; /* stop accepting; answer keep-alive clients with close */
+
+#define MAX_CLIENTS 4096
+#define DRAIN_GRACE_MS 2000
+
+static void idle_remove(client_t *cl)
+{
+    if (!cl->idle)
+        return;
+    *(cl->prev ? &cl->prev->next : &idle_head) = cl->next;
+    *(cl->next ? &cl->next->prev : &idle_tail) = cl->prev;
+    cl->prev = cl->next = NULL;
+    cl->idle = 0;
+}
+
+static void idle_append(client_t *cl)
+{
+    cl->prev = idle_tail;
+    cl->next = NULL;
+    *(idle_tail ? &idle_tail->next : &idle_head) = cl;
+    idle_tail = cl;
+    cl->idle = 1;
+}
+
+static void client_free(client_t *cl)
+{
+    idle_remove(cl);
+    if (cl->fd >= 0)
+        close(cl->fd); /* also leaves the epoll set */
+    free(cl->pending);
+    free(cl);
+    nclients--;
+}
+
+/* Keep the connection for its next request; save a partial head. */
+static void client_park(client_t *cl, crl_conn_t *c, int64_t now)
+{
+    int had_partial = cl->npending > 0;
+    free(cl->pending);
+    cl->pending = NULL;
+    cl->npending = 0;
+    if (c->rlen > 0 && (cl->pending = malloc(c->rlen)) != NULL) {
+        memcpy(cl->pending, c->rbuf, c->rlen);
+        cl->npending = c->rlen;
+    }
+    /* A head must arrive whole within http-timeout of its first bytes: a
+     * client trickling bytes does not push the deadline back. */
+    if (cl->npending == 0)
+        cl->deadline_ms = now + (draining ? DRAIN_GRACE_MS : conf.keepalive_timeout * 1000);
+    else if (!had_partial)
+        cl->deadline_ms = now + conf.http_timeout * 1000;
+    c->fd = -1;
+    idle_append(cl);
+}
+
+static void serve_one(crl_conn_t *c, const crl_plugin_t *app, unsigned id,
+                      crl_scoreboard_slot_t *sb, const struct timespec *t0)
+{
+    c->req.worker_id = id;
+    if (draining)
+        c->keepalive_ok = 0;
+    scoreboard_begin(sb, c, t0);
+    if (crl_static_enabled() && crl_static_serve(&c->req) == CRL_OK) {
+    } else if (app == NULL || app->app->handle(&c->req) != CRL_OK) {
+        crl_response_error(&c->req, 500);
+    }
+    crl_response_finish(&c->req);
+    sb->request_start_ms = 0;
+    sb->requests = ++served;
+    log_request(c, id, served, t0);
+}
+
+/* Serve every request the client has ready; park it or close it after. */
+static void client_run(client_t *cl, crl_conn_t *c, const crl_plugin_t *app, unsigned id,
+                       crl_scoreboard_slot_t *sb)
 {
     struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
 
-    int rc = crl_conn_read_request(c);
-    if (rc == CRL_OK) {
-        c->req.worker_id = id;
-        scoreboard_begin(sb, c, &t0);
-        if (app == NULL || app->app->handle(&c->req) != CRL_OK)
-            crl_response_error(&c->req, 500);
-        crl_response_finish(&c->req);
-        sb->request_start_ms = 0;
-        sb->requests = nreq;
-        log_request(c, id, nreq, &t0);
+    idle_remove(cl);
+    crl_conn_start(c, cl->fd, cl->listener, cl->peer, cl->port, cl->pending, cl->npending);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int rc = crl_conn_read_request(c, 1);
+        if (rc == CRL_AGAIN) {
+            client_park(cl, c, crl_scoreboard_now_ms());
+            return;
+        }
+        if (rc != CRL_OK)
+            break;
+        serve_one(c, app, id, sb, &t0);
+        if (!crl_conn_next(c) || recycle)
+            break;
+        if (c->rlen == 0) {
+            /* Nothing pipelined: wait in epoll rather than try a read. */
+            client_park(cl, c, crl_scoreboard_now_ms());
+            return;
+        }
     }
     crl_conn_close(c);
+    cl->fd = -1;
+    client_free(cl);
+}
+
+static void client_accept(crl_listener_t *l, crl_conn_t *c, const crl_plugin_t *app, unsigned id,
+                          crl_scoreboard_slot_t *sb)
+{
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof(peer);
+    int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) {
+            if (idle_head)
+                client_free(idle_head); /* make room: the longest-idle client goes */
+            crl_log(CRL_LOG_WARN, errno, "worker %u: accept on %s", id, l->name);
+        } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+            crl_log(CRL_LOG_ERR, errno, "worker %u: accept on %s", id, l->name);
+        }
+        return;
+    }
+    if (l->proto != CRL_PROTO_HTTP) {
+        /* uwsgi: one request per connection, served now; nothing to keep. */
+        char host[64], port[8];
+        struct timespec t0;
+        crl_conn_peer_text((struct sockaddr *)&peer, host, sizeof(host), port, sizeof(port));
+        crl_conn_start(c, fd, l, host, port, NULL, 0);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (crl_conn_read_request(c, 0) == CRL_OK)
+            serve_one(c, app, id, sb, &t0);
+        crl_conn_close(c);
+        return;
+    }
+    client_t *cl = calloc(1, sizeof(*cl));
+    if (cl == NULL) {
+        close(fd);
+        return;
+    }
+    cl->kind = EV_CLIENT;
+    cl->fd = fd;
+    cl->listener = l;
+    crl_conn_peer_text((struct sockaddr *)&peer, cl->peer, sizeof(cl->peer), cl->port,
+                       sizeof(cl->port));
+    nclients++;
+    if (nclients > MAX_CLIENTS && idle_head)
+        client_free(idle_head);
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = cl };
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_ctl", id);
+        client_free(cl);
+        return;
+    }
+    client_run(cl, c, app, id, sb);
+}
+
+/* Close idle clients whose time is up; a partial head gets a 408. */
+static void sweep_idle(crl_conn_t *c, int64_t now)
+{
+    client_t *next;
+    for (client_t *cl = idle_head; cl; cl = next) {
+        next = cl->next;
+        if (cl->deadline_ms > now)
+            continue;
+        if (cl->npending) {
+            crl_log(CRL_LOG_ERR, 0, "bad HTTP request from %s on %s: the request head did not "
+                    "arrive within http-timeout (408)", cl->peer, cl->listener->name);
+            static const char resp[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                                       "Connection: close\r\n\r\n";
+            if (send(cl->fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+                /* the client is gone anyway */
+            }
+        }
+        client_free(cl);
+    }
+    (void)c;
 }
 
 static int setup_epoll(void)
@@ -217,15 +413,29 @@ static int setup_epoll(void)
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
         return -1;
-    for (size_t i = 0; i < crl_socket_count(); i++) {
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = (uint32_t)i };
+    for (size_t i = 0; i < crl_socket_count() && i < 64; i++) {
+        listener_tags[i] = (ev_tag_t){ EV_LISTENER, (unsigned)i };
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listener_tags[i] };
         if (epoll_ctl(ep, EPOLL_CTL_ADD, crl_socket_at(i)->fd, &ev) != 0)
             return -1;
     }
-    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &signal_tag };
     if (epoll_ctl(ep, EPOLL_CTL_ADD, sigpipe_fds[0], &ev) != 0)
         return -1;
     return ep;
+}
+
+/* Stop taking connections: leave the listeners, give idle keep-alive
+ * clients a short grace to send a last request (answered with close). */
+static void start_draining(void)
+{
+    int64_t limit = crl_scoreboard_now_ms() + DRAIN_GRACE_MS;
+    draining = 1;
+    for (size_t i = 0; i < crl_socket_count(); i++)
+        epoll_ctl(epfd, EPOLL_CTL_DEL, crl_socket_at(i)->fd, NULL);
+    for (client_t *cl = idle_head; cl; cl = cl->next)
+        if (cl->deadline_ms > limit)
+            cl->deadline_ms = limit;
 }
 
 static void worker_init(unsigned id, int ctl, int lazy, pid_t master)
@@ -261,51 +471,45 @@ static void worker_init(unsigned id, int ctl, int lazy, pid_t master)
 void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
 {
     crl_scoreboard_slot_t *sb = crl_scoreboard_slot(slot);
-    crl_conn_t conn;
-    unsigned long long nreq = 0;
     const crl_plugin_t *app = crl_plugin_app();
+    crl_conn_t conn;
 
     worker_init(id, ctl, lazy, getppid());
     if (crl_conn_init(&conn, (size_t)conf.buffer_size, (int)conf.socket_timeout * 1000) != CRL_OK)
         _exit(1);
-    int ep = setup_epoll();
-    if (ep < 0) {
+    epfd = setup_epoll();
+    if (epfd < 0) {
         crl_log(CRL_LOG_ERR, errno, "worker %u: epoll", id);
         _exit(1);
     }
     send_msg(ctl, id, CRL_MSG_READY);
 
-    while (!stopping) {
-        struct epoll_event evs[8];
-        int n = epoll_wait(ep, evs, 8, -1);
-        /* Connections we were woken for are accepted even if a stop arrived
-         * meanwhile: with EPOLLEXCLUSIVE no other worker was woken for them. */
-        for (int i = 0; i < n; i++) {
-            if (evs[i].data.u32 == UINT32_MAX)
-                continue; /* a signal: the loop condition sees it */
-            crl_listener_t *l = crl_socket_at(evs[i].data.u32);
-            struct sockaddr_storage peer;
-            socklen_t plen = sizeof(peer);
-            int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd < 0) {
-                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                    crl_log(CRL_LOG_ERR, errno, "worker %u: accept on %s", id, l->name);
-                continue;
-            }
-            crl_conn_reset(&conn, fd, l, (struct sockaddr *)&peer, plen);
-            serve(&conn, app, id, ++nreq, sb);
-            if (!stopping && conf.max_requests > 0 && nreq >= (unsigned long long)conf.max_requests) {
-                crl_log(CRL_LOG_INFO, 0, "worker %u served %llu requests (max-requests); "
-                        "recycling", id, nreq);
-                send_msg(ctl, id, CRL_MSG_RECYCLE);
-                stopping = 1;
-            }
-        }
+    while (!draining || nclients > 0) {
+        struct epoll_event evs[16];
+        int n = epoll_wait(epfd, evs, 16, idle_head ? 1000 : -1);
         if (n < 0 && errno != EINTR) {
             crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_wait", id);
             break;
         }
+        /* Connections we were woken for are accepted even if a stop arrived
+         * meanwhile: with EPOLLEXCLUSIVE no other worker was woken for them. */
+        for (int i = 0; i < n; i++) {
+            ev_tag_t *tag = evs[i].data.ptr;
+            if (tag->kind == EV_LISTENER && !draining)
+                client_accept(crl_socket_at(tag->index), &conn, app, id, sb);
+            else if (tag->kind == EV_CLIENT)
+                client_run((client_t *)tag, &conn, app, id, sb);
+        }
+        if (!recycle && conf.max_requests > 0 && served >= (uint64_t)conf.max_requests) {
+            crl_log(CRL_LOG_INFO, 0, "worker %u served %llu requests (max-requests); recycling",
+                    id, (unsigned long long)served);
+            send_msg(ctl, id, CRL_MSG_RECYCLE);
+            recycle = 1;
+        }
+        if ((stopping || recycle) && !draining)
+            start_draining();
+        if (idle_head)
+            sweep_idle(&conn, crl_scoreboard_now_ms());
     }
     for (size_t i = 0; i < crl_plugin_count(); i++)
         if (crl_plugin_at(i)->exit_worker)

@@ -35,7 +35,10 @@ typedef struct {
 typedef struct crl_request_s {
     const crl_var_t *vars;
     size_t nvars;
-    int64_t content_length;   /* body length; 0 when there is no body */
+    int64_t content_length;   /* body length; 0 when there is no body; -1 when
+                                 the length is not known in advance (a chunked
+                                 HTTP upload): read until crl_request_read
+                                 returns 0 */
     unsigned worker_id;       /* 1-based */
     uint8_t modifier1, modifier2;
     void *core;               /* the core's connection state; opaque */
@@ -62,6 +65,13 @@ int crl_response_start(crl_request_t *r, crl_str_t status, const crl_header_t *h
  * Returns CRL_OK, or -errno when the client is gone or too slow; later
  * writes then fail at once without a syscall. */
 int crl_response_write(crl_request_t *r, const void *data, size_t len);
+
+/* Send the last body bytes and complete the response (like
+ * crl_response_write then crl_response_finish). When nothing has been sent
+ * yet the core knows the whole length and frames the response with it
+ * (Content-Length, keep-alive) instead of chunked encoding: the fast path
+ * for a body that is one buffer. */
+int crl_response_end(crl_request_t *r, const void *data, size_t len);
 
 /* Send len bytes of file fd from offset (sendfile). Same results. */
 int crl_response_sendfile(crl_request_t *r, int fd, off_t offset, size_t len);
