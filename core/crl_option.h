@@ -24,6 +24,11 @@ const crl_option_t *crl_option_find(const char *name, void **conf);
 /* Same for a short flag ('p'). */
 const crl_option_t *crl_option_find_short(char c, void **conf);
 
+/* The option whose name or alias starts with `prefix`, as getopt_long
+ * accepts abbreviations ("--process" for "--processes"). NULL when none, or
+ * when several options match (*ambiguous is then set to 1). */
+const crl_option_t *crl_option_find_prefix(const char *prefix, int *ambiguous);
+
 /* Convert and store value (NUL-terminated, already expanded). file/line
  * name where it came from, for the message on error and for list items.
  * Returns CRL_OK, or CRL_ERROR after logging "option 'processes' at
