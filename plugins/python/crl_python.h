@@ -60,6 +60,7 @@ typedef struct {
     /* The request being served (NULL outside handle()). */
     crl_request_t *req;
     int sr_called;           /* start_response was called */
+    int finished;            /* the response was completed (crl_response_end) */
     int client_gone;         /* a write failed: the client went away */
     int gone_errno;
     crl_header_t headers[CRL_PY_MAX_HEADERS];

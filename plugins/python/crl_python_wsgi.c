@@ -40,13 +40,20 @@ static size_t key_count;
 /* Decoded PATH_INFO when a front end sent only REQUEST_URI. */
 static char path_buf[65536];
 
+/* Length and the first and last 8 bytes: enough to tell CGI and HTTP_
+ * names apart cheaply (collisions only cost a probe and a memcmp). */
 static uint32_t key_hash(const char *p, size_t n)
 {
-    uint32_t h = 2166136261u;
+    uint64_t a = 0, b = 0;
 
-    while (n--)
-        h = (h ^ (uint8_t)*p++) * 16777619u;
-    return h;
+    if (n >= 8) {
+        memcpy(&a, p, 8);
+        memcpy(&b, p + n - 8, 8);
+    } else {
+        memcpy(&a, p, n);
+    }
+    a = (a ^ (b * 0x9e3779b97f4a7c15ull) ^ n) * 0xff51afd7ed558ccdull;
+    return (uint32_t)(a >> 32);
 }
 
 /* The environ key for name bytes p[0..n): a new reference. */
@@ -124,12 +131,13 @@ static PyObject *make_proto(void)
     return d;
 }
 
-static PyObject *start_response(PyObject *self, PyObject *args, PyObject *kw);
+static PyObject *start_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames);
 static PyObject *write_cb(PyObject *self, PyObject *data);
 
 static PyMethodDef start_response_def = {
     "start_response", (PyCFunction)(void (*)(void))start_response,
-    METH_VARARGS | METH_KEYWORDS, "start_response(status, headers, exc_info=None)"
+    METH_FASTCALL | METH_KEYWORDS, "start_response(status, headers, exc_info=None)"
 };
 static PyMethodDef write_def = { "write", write_cb, METH_O, "write(bytes)" };
 
@@ -323,15 +331,53 @@ static int set_head(PyObject *status, PyObject *headers)
     return 0;
 }
 
-static PyObject *start_response(PyObject *self, PyObject *args, PyObject *kw)
+/* start_response's arguments from a vectorcall: (status, headers,
+ * exc_info=None), any of them by keyword. */
+static int sr_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
 {
-    static char *kwlist[] = { "status", "headers", "exc_info", NULL };
-    crl_python_ctx_t *c = &crl__python;
-    PyObject *status, *headers, *exc_info = Py_None;
+    static const char *const names[3] = { "status", "headers", "exc_info" };
+    Py_ssize_t i, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    int j;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", kwlist, &status, &headers,
-                                     &exc_info))
+    if (nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "start_response() takes at most 3 arguments (%zd given)",
+                     nargs + nkw);
+        return -1;
+    }
+    out[0] = out[1] = NULL;
+    out[2] = Py_None;
+    for (i = 0; i < nargs; i++)
+        out[i] = args[i];
+    for (i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+
+        for (j = 0; j < 3 && PyUnicode_CompareWithASCIIString(name, names[j]) != 0; j++)
+            ;
+        if (j == 3 || j < nargs) {
+            PyErr_Format(PyExc_TypeError, "start_response() got an unexpected or repeated "
+                         "keyword argument %R", name);
+            return -1;
+        }
+        out[j] = args[nargs + i];
+    }
+    if (out[0] == NULL || out[1] == NULL) {
+        PyErr_SetString(PyExc_TypeError, "start_response() needs status and headers");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *start_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
+{
+    crl_python_ctx_t *c = &crl__python;
+    PyObject *a[3], *status, *headers, *exc_info;
+
+    if (sr_args(args, nargs, kwnames, a) < 0)
         return NULL;
+    status = a[0];
+    headers = a[1];
+    exc_info = a[2];
     if (c->req == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "start_response() called outside of a request");
         return NULL;
@@ -367,22 +413,25 @@ static void log_gone(void)
     crl_log(CRL_LOG_WARN, c->gone_errno, "client went away before the response was complete");
 }
 
-/* Send body bytes with the GIL released. CRL_OK or -errno. */
-static int write_body(const char *p, size_t n)
+/* Send body bytes with the GIL released; `last` completes the response
+ * (and lets the core frame a body sent in one piece with Content-Length).
+ * CRL_OK or -errno. */
+static int write_body(const char *p, size_t n, int last)
 {
     crl_python_ctx_t *c = &crl__python;
     PyThreadState *ts;
     int rc;
 
-    if (n == 0)
+    if (n == 0 && !last)
         return CRL_OK;
     ts = crl__python_release();
-    rc = crl_response_write(c->req, p, n);
+    rc = last ? crl_response_end(c->req, p, n) : crl_response_write(c->req, p, n);
     crl__python_acquire(ts);
     if (rc < 0 && !c->client_gone) {
         c->client_gone = 1;
         c->gone_errno = -rc;
     }
+    c->finished |= last && rc == CRL_OK;
     return rc < 0 ? rc : CRL_OK;
 }
 
@@ -402,7 +451,7 @@ static PyObject *write_cb(PyObject *self, PyObject *data)
     }
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    rc = write_body(view.buf, (size_t)view.len);
+    rc = write_body(view.buf, (size_t)view.len, 0);
     PyBuffer_Release(&view);
     if (rc < 0) {
         errno = -rc;
@@ -423,8 +472,9 @@ static void report_exception(void)
     crl__python_log_exception();
 }
 
-/* Send one item of the response iterable. CRL_OK or CRL_ERROR (logged). */
-static int send_item(PyObject *item)
+/* Send one item of the response iterable (`last`: the only one). CRL_OK or
+ * CRL_ERROR (logged). */
+static int send_item(PyObject *item, int last)
 {
     Py_buffer view;
     int rc;
@@ -440,10 +490,10 @@ static int send_item(PyObject *item)
         return CRL_ERROR;
     }
     rc = CRL_OK;
-    if (view.len > 0 && !crl__python.sr_called) {
+    if ((view.len > 0 || last) && !crl__python.sr_called) {
         crl_log(CRL_LOG_ERR, 0, "the application sent body bytes before calling start_response");
         rc = CRL_ERROR;
-    } else if (write_body(view.buf, (size_t)view.len) < 0) {
+    } else if (write_body(view.buf, (size_t)view.len, last) < 0) {
         log_gone();
         rc = CRL_ERROR;
     }
@@ -461,7 +511,7 @@ static int send_iter(PyObject *result)
         return CRL_ERROR;
     }
     while ((item = PyIter_Next(it)) != NULL) {
-        rc = send_item(item);
+        rc = send_item(item, 0);
         Py_DECREF(item);
         if (rc != CRL_OK)
             break;
@@ -541,9 +591,9 @@ static int send_result(PyObject *result)
     if (Py_IS_TYPE(result, &crl__python_file_wrapper_type))
         rc = send_file_wrapper(result);
     else if (PyList_CheckExact(result) && PyList_GET_SIZE(result) == 1)
-        rc = send_item(PyList_GET_ITEM(result, 0));
+        rc = send_item(PyList_GET_ITEM(result, 0), 1);
     else if (PyTuple_CheckExact(result) && PyTuple_GET_SIZE(result) == 1)
-        rc = send_item(PyTuple_GET_ITEM(result, 0));
+        rc = send_item(PyTuple_GET_ITEM(result, 0), 1);
     else
         rc = send_iter(result);
     if (PyList_CheckExact(result) || PyTuple_CheckExact(result))
@@ -593,7 +643,7 @@ static int run_app(crl_request_t *req, PyObject *environ)
         crl_log(CRL_LOG_ERR, 0, "the application returned without calling start_response");
         return fail_response(req);
     }
-    rc = crl_response_finish(req);
+    rc = c->finished ? CRL_OK : crl_response_finish(req);
     if (rc < 0) {
         if (!c->client_gone)
             c->gone_errno = -rc;
@@ -640,6 +690,7 @@ int crl__python_wsgi_handle(crl_request_t *req)
     }
     c->req = req;
     c->sr_called = 0;
+    c->finished = 0;
     c->client_gone = 0;
     c->gone_errno = 0;
     crl__python_input_bind(c->input, req);

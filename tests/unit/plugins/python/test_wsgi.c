@@ -72,6 +72,7 @@ static size_t outlen;
 static char head[4096];
 static size_t headlen;
 static int head_pending, head_sent, finished, closed, error_status, sendfile_used;
+static int one_piece; /* crl_response_end sent head and whole body at once */
 static int fail_write_after = -1; /* writes after this many bytes fail */
 static int in_python_check;       /* 1: assert the GIL is released in calls */
 
@@ -170,6 +171,20 @@ int crl_response_write(crl_request_t *r, const void *data, size_t len)
     return CRL_OK;
 }
 
+int crl_response_end(crl_request_t *r, const void *data, size_t len)
+{
+    int rc;
+
+    cr_assert(!finished, "crl_response_end after the response was complete");
+    if (!head_pending)
+        return CRL_ERROR;
+    one_piece = !head_sent;
+    rc = len ? crl_response_write(r, data, len) : CRL_OK;
+    if (rc != CRL_OK)
+        return rc;
+    return crl_response_finish(r);
+}
+
 int crl_response_sendfile(crl_request_t *r, int fd, off_t offset, size_t len)
 {
     char buf[4096];
@@ -193,6 +208,7 @@ int crl_response_head_sent(const crl_request_t *r)
 
 int crl_response_finish(crl_request_t *r)
 {
+    cr_assert(!finished, "response finished twice");
     cr_assert(send_head() == CRL_OK, "finish without a head");
     finished = 1;
     return CRL_OK;
@@ -274,6 +290,7 @@ static void reset_response(void)
     outlen = headlen = 0;
     out[0] = '\0';
     head_pending = head_sent = finished = closed = error_status = sendfile_used = 0;
+    one_piece = 0;
     fail_write_after = -1;
     loglen = 0;
     logbuf[0] = '\0';
@@ -345,6 +362,7 @@ Test(load, module_and_callable)
     cr_assert_eq(get(), CRL_OK);
     assert_out("200 OK\nContent-Type: text/plain\n\nhello");
     cr_assert(finished);
+    cr_assert(one_piece, "a one-item list is sent with crl_response_end");
 }
 
 Test(load, callable_option)
@@ -783,6 +801,7 @@ Test(response, write_callable)
     start_ok("testapps:writer");
     cr_assert_eq(get(), CRL_OK);
     assert_out("200 OK\nX-A: 1\n\none,two,three");
+    cr_assert(finished && !one_piece);
 }
 
 Test(response, generator_and_close)
@@ -790,6 +809,7 @@ Test(response, generator_and_close)
     start_ok("testapps:generator");
     cr_assert_eq(get(), CRL_OK);
     assert_out("200 OK\n\nabc");
+    cr_assert(finished && !one_piece);
     assert_log_has("close called\n");
 }
 
@@ -858,6 +878,15 @@ Test(response, exc_info_after_head_reraises)
     assert_out("200 OK\n\nsent");
     cr_assert(closed);
     assert_log_has("ValueError: late failure");
+}
+
+Test(response, start_response_arguments)
+{
+    start_ok("testapps:sr_bad_args");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("200 OK\n\nstart_response() needs status and headers|"
+               "start_response() takes at most 3 arguments (4 given)|"
+               "start_response() got an unexpected or repeated keyword argument 'status'");
 }
 
 Test(response, start_response_twice_is_an_error)

@@ -173,7 +173,7 @@ def exc_info_before(environ, start_response):
     try:
         raise ValueError("oops")
     except ValueError:
-        start_response("500 Oops", [("X-Err", "1")], sys.exc_info())
+        start_response("500 Oops", headers=[("X-Err", "1")], exc_info=sys.exc_info())
     return [b"error page"]
 
 
@@ -185,6 +185,23 @@ def exc_info_after(environ, start_response):
     except ValueError:
         start_response("500 Oops", [], sys.exc_info())
     return [b"never"]
+
+
+def sr_bad_args(environ, start_response):
+    try:
+        start_response("200 OK")
+    except TypeError as e:
+        a = str(e)
+    try:
+        start_response("200 OK", [], None, 1)
+    except TypeError as e:
+        b = str(e)
+    try:
+        start_response("200 OK", [], status="200 OK")
+    except TypeError as e:
+        c = str(e)
+    start_response(status="200 OK", headers=[], exc_info=None)
+    return [("%s|%s|%s" % (a, b, c)).encode()]
 
 
 def twice(environ, start_response):
