@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <corral/request.h>
+#include <corral/result.h>
 
 #define CRL_UWSGI_HEADER_SIZE 4
 
@@ -25,7 +26,8 @@ typedef enum {
     CRL_UWSGI_E_TOO_MANY,    /* more vars than the caller's array holds */
     CRL_UWSGI_E_TOO_LARGE,   /* block size above the caller's limit */
     CRL_UWSGI_E_HTTP,        /* the bytes are an HTTP request line, not a packet */
-    CRL_UWSGI_E_BAD_LENGTH,  /* CONTENT_LENGTH present but not a plain decimal */
+    CRL_UWSGI_E_BAD_LENGTH,  /* CONTENT_LENGTH not a plain decimal, or repeated
+                                with a different value */
 } crl_uwsgi_error_t;
 
 typedef struct {
@@ -41,12 +43,22 @@ typedef struct {
  *
  * Returns the number of bytes the header and vars block take (4 + size)
  * when both are complete; CRL_AGAIN when more bytes are needed (once 4
- * bytes are there, pkt->size is set so the caller knows the total);
- * CRL_ERROR with pkt->error set when the input can never be a valid packet.
- * max_size bounds the vars block (buffer-size); the E_HTTP check looks at
- * the first bytes, so it fires before E_TOO_LARGE for "GET / HTTP/1.1".
- * Up to max_vars vars are stored in vars[]. Modifier values are reported,
- * not judged. */
+ * bytes are there, pkt->modifier1/size/modifier2 are set so the caller
+ * knows the total); CRL_ERROR with pkt->error set when the input can never
+ * be a valid packet. pkt->nvars, content_length and error are reset on
+ * every call; calling again with more bytes of the same input is always
+ * correct (the result depends only on buf[0..len)).
+ *
+ * max_size bounds the vars block (buffer-size). E_HTTP: the input starts
+ * with 3 to 16 upper-case ASCII letters and a space ("GET ", "POST ",
+ * "OPTIONS ", "PRI "); decided once the space is there, so CRL_AGAIN is
+ * returned for "POST" alone, and it fires before E_TOO_LARGE. Every var
+ * must be complete and fill the block exactly (a leftover of 1 byte is
+ * E_TRUNCATED). Empty values and repeated keys are valid; vars[] keeps
+ * them in packet order (up to max_vars, else E_TOO_MANY). CONTENT_LENGTH:
+ * empty means 0, otherwise 1-18 digits; a repeated CONTENT_LENGTH with a
+ * different value is E_BAD_LENGTH. Modifier values are reported, not
+ * judged. Keys and values point into buf. */
 ssize_t crl_uwsgi_parse(const char *buf, size_t len, size_t max_size, crl_uwsgi_packet_t *pkt,
                         crl_var_t *vars, size_t max_vars);
 
@@ -55,8 +67,9 @@ ssize_t crl_uwsgi_parse(const char *buf, size_t len, size_t max_size, crl_uwsgi_
 const char *crl_uwsgi_strerror(crl_uwsgi_error_t e);
 
 /* Encode one packet (header + vars) into out[0..cap). Returns the number of
- * bytes written, or CRL_ERROR when it does not fit or a key/value is longer
- * than 65535 or the block would exceed 65535. For tests, tools and stubs. */
+ * bytes written, or CRL_ERROR when it does not fit, a key is empty, a
+ * key/value is longer than 65535 or the block would exceed 65535 (so what
+ * it writes, crl_uwsgi_parse accepts). For tests, tools and stubs. */
 ssize_t crl_uwsgi_encode(char *out, size_t cap, uint8_t modifier1, uint8_t modifier2,
                          const crl_var_t *vars, size_t nvars);
 
