@@ -1,8 +1,11 @@
 """A minimal WSGI application: `module = app:application` (or
 `wsgi-file = app.py`). `/` answers "Hello, World!"; the other paths are used
-by the integration tests and are harmless to expose:
+by the integration tests (they reveal the environment: keep them off the
+internet):
 
-  /pid          the worker's process id (which worker served the request)
+  /pid          the worker's process id (which worker served the request);
+                /pid?0.2 sleeps 0.2 s first
+  /osenv?NAME   the value of environment variable NAME in the worker
   /echo         the request body back, with its length in X-Body-Length
   /env          selected environ keys, one `key=value` a line
   /fds          how many file descriptors this worker has open
@@ -44,7 +47,14 @@ def application(environ, start_response):
     if path == "/":
         return _text(start_response, "Hello, World!")
     if path == "/pid":
+        if query:
+            time.sleep(min(float(query), 10.0))
         return _text(start_response, str(os.getpid()))
+    if path == "/osenv":
+        value = os.environ.get(query)
+        if value is None:
+            return _text(start_response, "unset", status="404 Not Found")
+        return _text(start_response, value)
     if path == "/echo":
         body = _read_body(environ)
         return _text(start_response, body,
