@@ -392,6 +392,15 @@ done:
     return mod;
 }
 
+/* 1 when a module name is rather a file: a path or a .py/.wsgi name. */
+static int is_file(const char *name)
+{
+    size_t n = strlen(name);
+
+    return strchr(name, '/') != NULL || (n > 3 && strcmp(name + n - 3, ".py") == 0) ||
+           (n > 5 && strcmp(name + n - 5, ".wsgi") == 0);
+}
+
 /* The `import` list: module names, or paths of .py files. */
 static int run_imports(void)
 {
@@ -401,9 +410,8 @@ static int run_imports(void)
 
     for (i = 0; i < l->n; i++) {
         const char *v = l->items[i].value;
-        size_t n = strlen(v);
 
-        if (strchr(v, '/') || (n > 3 && strcmp(v + n - 3, ".py") == 0))
+        if (is_file(v))
             m = import_file(v);
         else
             m = PyImport_ImportModule(v);
@@ -471,8 +479,13 @@ static PyObject *load_app(void)
                  (int)(colon ? (size_t)(colon - c->module) : strlen(c->module)), c->module);
         if (colon && colon[1])
             callable = colon + 1;
-        snprintf(what, sizeof(what), "module '%s'", modname);
-        mod = PyImport_ImportModule(modname);
+        if (is_file(modname)) { /* uWSGI also takes a file in `module` */
+            snprintf(what, sizeof(what), "file '%s'", modname);
+            mod = import_file(modname);
+        } else {
+            snprintf(what, sizeof(what), "module '%s'", modname);
+            mod = PyImport_ImportModule(modname);
+        }
     } else {
         snprintf(what, sizeof(what), "file '%s'", c->wsgi_file);
         mod = import_file(c->wsgi_file);

@@ -613,13 +613,31 @@ static int send_result(PyObject *result)
     return rc;
 }
 
+/* The core calls that may write to the socket, with the GIL released. */
+static void send_error(crl_request_t *req, int status)
+{
+    PyThreadState *ts = crl__python_release();
+
+    crl_response_error(req, status);
+    crl__python_acquire(ts);
+}
+
+static int send_finish(crl_request_t *req)
+{
+    PyThreadState *ts = crl__python_release();
+    int rc = crl_response_finish(req);
+
+    crl__python_acquire(ts);
+    return rc;
+}
+
 /* Finish the response after a failure: a 500 when nothing was sent. */
 static int fail_response(crl_request_t *req)
 {
     int sent = crl_response_head_sent(req);
 
     if (!crl__python.client_gone || !sent)
-        crl_response_error(req, 500);
+        send_error(req, 500);
     return sent || crl__python.client_gone ? CRL_ERROR : CRL_OK;
 }
 
@@ -643,7 +661,7 @@ static int run_app(crl_request_t *req, PyObject *environ)
         crl_log(CRL_LOG_ERR, 0, "the application returned without calling start_response");
         return fail_response(req);
     }
-    rc = c->finished ? CRL_OK : crl_response_finish(req);
+    rc = c->finished ? CRL_OK : send_finish(req);
     if (rc < 0) {
         if (!c->client_gone)
             c->gone_errno = -rc;
@@ -679,13 +697,13 @@ int crl__python_wsgi_handle(crl_request_t *req)
         if (!c->no_app_logged)
             crl_log(CRL_LOG_ERR, 0, "no Python application loaded");
         c->no_app_logged = 1;
-        crl_response_error(req, 500);
+        send_error(req, 500);
         return CRL_OK;
     }
     if ((c->environ_proto == NULL && crl__python_worker_setup() != CRL_OK) ||
         (c->input == NULL && (c->input = crl__python_input_new()) == NULL)) {
         crl__python_log_exception();
-        crl_response_error(req, 500);
+        send_error(req, 500);
         return CRL_OK;
     }
     c->req = req;

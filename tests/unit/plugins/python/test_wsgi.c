@@ -175,6 +175,7 @@ int crl_response_end(crl_request_t *r, const void *data, size_t len)
 {
     int rc;
 
+    check_gil_released();
     cr_assert(!finished, "crl_response_end after the response was complete");
     if (!head_pending)
         return CRL_ERROR;
@@ -208,6 +209,7 @@ int crl_response_head_sent(const crl_request_t *r)
 
 int crl_response_finish(crl_request_t *r)
 {
+    check_gil_released();
     cr_assert(!finished, "response finished twice");
     cr_assert(send_head() == CRL_OK, "finish without a head");
     finished = 1;
@@ -216,6 +218,7 @@ int crl_response_finish(crl_request_t *r)
 
 void crl_response_error(crl_request_t *r, int status)
 {
+    check_gil_released();
     if (head_sent) {
         closed = 1;
         return;
@@ -399,6 +402,14 @@ Test(load, wsgi_file_relative_to_cwd)
     assert_out("200 OK\n\nfile app uwsgi_file_app_file");
 }
 
+Test(load, file_given_as_module)
+{
+    cr_assert_eq(chdir(CRL_PYTHON_APPS), 0);
+    start_ok("app_file.wsgi:app");
+    get();
+    assert_out("200 OK\n\nfile app uwsgi_file_app_file");
+}
+
 Test(load, nothing_configured_declines)
 {
     cr_assert_eq(start(NULL), CRL_DECLINED);
@@ -564,32 +575,59 @@ Test(interp, exit_worker_runs_atexit)
     cr_assert_str_eq(buf, "atexit ran");
 }
 
-Test(interp, venv_home)
+Test(interp, full_installation_as_home)
 {
-    char cmd[512], dir[] = "/tmp/crl_venv_XXXXXX";
+    open_plugin();
+    set_opt("home", "/usr");
+    start_ok("testapps:prefix");
+    get();
+    assert_out("200 OK\n\n/usr /usr");
+}
+
+/* A venv made by `python3 -m venv` as home: its prefix, the base stdlib,
+ * and system site-packages only when the venv asks for them. */
+static void venv_case(const char *venv_flags, const char *expect_flask)
+{
+    char cmd[512], dir[] = "/tmp/crl_venv_XXXXXX", expected[512];
+    FILE *f;
+    int rc;
 
     cr_assert_not_null(mkdtemp(dir));
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -m venv --without-pip %s/v", dir);
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -m venv --without-pip %s %s/v", venv_flags,
+             dir);
     cr_assert_eq(system(cmd), 0);
     snprintf(cmd, sizeof(cmd), "%s/v/venvapp.py", dir);
-    FILE *f = fopen(cmd, "w");
+    f = fopen(cmd, "w");
     cr_assert_not_null(f);
-    fputs("import sys\n"
+    fputs("import importlib.util, sys\n"
           "def application(e, s):\n"
           "    s('200 OK', [])\n"
-          "    return [(sys.prefix + ' ' + sys.base_prefix).encode()]\n", f);
+          "    flask = importlib.util.find_spec('flask') is not None\n"
+          "    return [('%s %s flask=%s' % (sys.prefix, sys.base_prefix, flask)).encode()]\n",
+          f);
     fclose(f);
     snprintf(cmd, sizeof(cmd), "%s/v", dir);
     open_plugin();
     set_opt("home", cmd);
     set_opt("pythonpath", cmd);
-    start_ok("venvapp");
-    get();
-    char expected[512];
-    snprintf(expected, sizeof(expected), "200 OK\n\n%s/v /usr", dir);
-    assert_out(expected);
+    rc = start("venvapp");
+    if (rc == CRL_OK)
+        get();
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(rc, CRL_OK, "load failed: %s", logbuf);
+    snprintf(expected, sizeof(expected), "200 OK\n\n%s/v /usr flask=%s", dir, expect_flask);
+    assert_out(expected);
+}
+
+Test(interp, venv_home)
+{
+    venv_case("", "False");
+}
+
+Test(interp, venv_home_with_system_site_packages)
+{
+    venv_case("--system-site-packages", "True");
 }
 
 /* ---- environ ---- */

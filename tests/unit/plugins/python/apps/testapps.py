@@ -266,6 +266,11 @@ def argv(environ, start_response):
     return [repr(sys.argv).encode()]
 
 
+def prefix(environ, start_response):
+    start_response("200 OK", [])
+    return [(sys.prefix + " " + sys.base_prefix).encode()]
+
+
 def path(environ, start_response):
     start_response("200 OK", [])
     return [repr(sys.path[:4]).encode()]
