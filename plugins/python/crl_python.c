@@ -172,8 +172,17 @@ static int init_interpreter(void)
         status = set_argv(&cfg, crl__python.conf.pyargv);
     if (PyStatus_Exception(status))
         goto fail;
-    if (crl__python.conf.home && set_home(&cfg, crl__python.conf.home) != CRL_OK)
-        goto done;
+    if (crl__python.conf.home) {
+        if (set_home(&cfg, crl__python.conf.home) != CRL_OK)
+            goto done;
+    } else {
+        /* sys.executable is the interpreter Corral embeds, so that apps
+         * that start `sys.executable` (multiprocessing, subprocess) run
+         * Python and not corral; getpath finds the stdlib from it too. */
+        status = PyConfig_SetBytesString(&cfg, &cfg.executable, CRL_PYTHON_EXECUTABLE);
+        if (PyStatus_Exception(status))
+            goto fail;
+    }
     status = Py_InitializeFromConfig(&cfg);
     if (PyStatus_Exception(status))
         goto fail;
@@ -288,6 +297,16 @@ static int init_worker(unsigned worker_id)
     return CRL_OK;
 }
 
+static void flush_stream(const char *name)
+{
+    PyObject *f = PySys_GetObject(name); /* borrowed */
+    PyObject *r = f && f != Py_None ? PyObject_CallMethod(f, "flush", NULL) : NULL;
+
+    if (r == NULL)
+        PyErr_Clear();
+    Py_XDECREF(r);
+}
+
 /* Run atexit handlers and flush stdio; the process exits right after, so
  * the interpreter is not finalised (that would wait for app threads). */
 static void run_exit(void)
@@ -303,12 +322,8 @@ static void run_exit(void)
         crl__python_log_exception();
     Py_XDECREF(r);
     Py_XDECREF(mod);
-    r = PyRun_String("import sys\nfor f in (sys.stdout, sys.stderr):\n"
-                     "    try: f.flush()\n    except Exception: pass\n",
-                     Py_file_input, PyEval_GetBuiltins(), NULL);
-    if (r == NULL)
-        PyErr_Clear();
-    Py_XDECREF(r);
+    flush_stream("stdout");
+    flush_stream("stderr");
     crl__python.main_ts = crl__python_release();
 }
 

@@ -382,6 +382,11 @@ static PyObject *start_response(PyObject *self, PyObject *const *args, Py_ssize_
         PyErr_SetString(PyExc_RuntimeError, "start_response() called outside of a request");
         return NULL;
     }
+    /* (None, None, None), what sys.exc_info() gives outside an except
+     * block, means no error */
+    if (PyTuple_Check(exc_info) && PyTuple_GET_SIZE(exc_info) == 3 &&
+        PyTuple_GET_ITEM(exc_info, 0) == Py_None)
+        exc_info = Py_None;
     if (exc_info != Py_None) {
         if (crl_response_head_sent(c->req)) {
             if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {

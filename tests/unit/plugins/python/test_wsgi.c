@@ -575,6 +575,13 @@ Test(interp, exit_worker_runs_atexit)
     cr_assert_str_eq(buf, "atexit ran");
 }
 
+Test(interp, sys_executable_is_python)
+{
+    start_ok("testapps:executable");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("200 OK\n\n/usr/bin/python3.11 /usr");
+}
+
 Test(interp, full_installation_as_home)
 {
     open_plugin();

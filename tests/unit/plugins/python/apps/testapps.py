@@ -266,6 +266,11 @@ def argv(environ, start_response):
     return [repr(sys.argv).encode()]
 
 
+def executable(environ, start_response):
+    start_response("200 OK", [], sys.exc_info())  # (None, None, None): no error
+    return [("%s %s" % (sys.executable, sys.prefix)).encode()]
+
+
 def prefix(environ, start_response):
     start_response("200 OK", [])
     return [(sys.prefix + " " + sys.base_prefix).encode()]
