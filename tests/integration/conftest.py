@@ -58,6 +58,13 @@ def pytest_configure(config):
         "markers", "corral_only: behaviour of Corral that uWSGI does not have")
 
 
+def pytest_sessionstart(session):
+    import shutil
+    if not (os.access(CORRAL_BIN, os.X_OK) or shutil.which(CORRAL_BIN)):
+        pytest.exit("no executable %s: build it first (cmake -S . -B build && "
+                    "cmake --build build) or set CORRAL_BIN" % CORRAL_BIN, returncode=1)
+
+
 def pytest_collection_modifyitems(config, items):
     if not IS_UWSGI:
         return
@@ -96,9 +103,12 @@ def command(args):
 def run(args, *, cwd=None, env=None, timeout=30):
     """Run the binary to completion (for --help, --check-config, startup
     failures); returns CompletedProcess with text stdout and stderr."""
-    return subprocess.run(command(args), cwd=cwd, env=clean_env(env),
-                          stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, errors="replace", timeout=timeout)
+    p = subprocess.run(command(args), cwd=cwd, env=clean_env(env),
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, errors="replace", timeout=timeout)
+    report = SANITIZER.search(p.stdout + p.stderr)
+    assert not report, "sanitizer report from %r:\n%s%s" % (args, p.stdout, p.stderr)
+    return p
 
 
 def children(pid):
