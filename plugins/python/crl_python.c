@@ -69,7 +69,8 @@ void crl__python_acquire(PyThreadState *ts)
 }
 
 /* Format the pending exception with the traceback module and write it with
- * crl_log_raw (sys.stderr may not be where the log goes). */
+ * crl_log_raw (sys.stderr may not be where the log goes). SystemExit and
+ * KeyboardInterrupt are logged like any other exception. */
 void crl__python_log_exception(void)
 {
     PyObject *type = NULL, *value = NULL, *trace = NULL;
@@ -91,10 +92,10 @@ void crl__python_log_exception(void)
     if (s != NULL) {
         crl_log_raw(s, (size_t)n);
     } else {
+        /* not PyErr_Print(): it would exit the process on SystemExit */
         PyErr_Clear();
-        PyErr_Restore(type, value, trace);
-        type = value = trace = NULL;
-        PyErr_Print();
+        crl_log(CRL_LOG_ERR, 0, "Python exception %s (its traceback could not be formatted)",
+                ((PyTypeObject *)type)->tp_name);
     }
     Py_XDECREF(text);
     Py_XDECREF(sep);

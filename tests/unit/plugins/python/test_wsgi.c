@@ -889,6 +889,15 @@ Test(response, exception_before_head_is_500)
     assert_log_has("KeyError: 'boom before'");
 }
 
+Test(response, system_exit_is_logged_not_obeyed)
+{
+    start_ok("testapps:exits");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("ERROR 500");
+    assert_log_has("SystemExit: 3");
+    cr_assert_eq(get(), CRL_OK, "the worker goes on serving");
+}
+
 Test(response, exception_in_iterable_before_body_is_500_and_closes)
 {
     start_ok("testapps:fail_gen_before");

@@ -163,6 +163,10 @@ def fail_before(environ, start_response):
     raise KeyError("boom before")
 
 
+def exits(environ, start_response):
+    sys.exit(3)
+
+
 def fail_gen_before(environ, start_response):
     start_response("200 OK", [])
     return Closing(environ, [], fail=True)
