@@ -1063,3 +1063,88 @@ Test(response, client_gone_during_write_callable)
     assert_log_has("client went away");
     assert_log_lacks("Traceback");
 }
+
+/* ---- real frameworks ---- */
+
+Test(frameworks, flask_query_string)
+{
+    const char *vars[] = { "REQUEST_METHOD=GET", "PATH_INFO=/", "QUERY_STRING=name=corral",
+                           "SERVER_NAME=h", "SERVER_PORT=80", "SERVER_PROTOCOL=HTTP/1.1",
+                           "HTTP_HOST=h", NULL };
+
+    start_ok("flaskapp:app");
+    reset_response();
+    cr_assert_eq(request_body(vars, NULL, 0), CRL_OK);
+    assert_out_has("200 OK\n");
+    assert_out_has("\n\nhello corral");
+}
+
+Test(frameworks, flask_multipart_upload)
+{
+    static const char b[] = "--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n"
+                            "My doc\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+                            "filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+                            "hello file body\r\n--XyZ--\r\n";
+    char cl[48];
+    const char *vars[] = { "REQUEST_METHOD=POST", "PATH_INFO=/upload", "SERVER_NAME=h",
+                           "SERVER_PORT=80", "SERVER_PROTOCOL=HTTP/1.1", "HTTP_HOST=h",
+                           "CONTENT_TYPE=multipart/form-data; boundary=XyZ", cl, NULL };
+
+    snprintf(cl, sizeof(cl), "CONTENT_LENGTH=%zu", sizeof(b) - 1);
+    start_ok("flaskapp:app");
+    reset_response();
+    read_chunk = 7;
+    cr_assert_eq(request_body(vars, b, sizeof(b) - 1), CRL_OK);
+    assert_out_has("200 OK\n");
+    assert_out_has("\n\nMy doc a.txt 15 hello");
+}
+
+Test(frameworks, flask_json_and_https)
+{
+    static const char b[] = "{\"a\": [1, 2]}";
+    const char *vars[] = { "REQUEST_METHOD=POST", "PATH_INFO=/json", "SERVER_NAME=h",
+                           "SERVER_PORT=443", "SERVER_PROTOCOL=HTTP/1.1",
+                           "HTTP_HOST=example.org", "HTTPS=on", "CONTENT_TYPE=application/json",
+                           "CONTENT_LENGTH=13", NULL };
+
+    start_ok("flaskapp:app");
+    reset_response();
+    cr_assert_eq(request_body(vars, b, sizeof(b) - 1), CRL_OK);
+    assert_out_has("Content-Type: application/json\n");
+    assert_out_has("\"got\":{\"a\":[1,2]}");
+    assert_out_has("\"host\":\"example.org\"");
+    assert_out_has("\"scheme\":\"https\"");
+}
+
+Test(frameworks, django_get_and_post)
+{
+    const char *get_q[] = { "REQUEST_METHOD=GET", "PATH_INFO=/echo", "QUERY_STRING=q=1",
+                            "SERVER_NAME=h", "SERVER_PORT=80", "SERVER_PROTOCOL=HTTP/1.1",
+                            "HTTP_HOST=h", NULL };
+    const char *post_b[] = { "REQUEST_METHOD=POST", "PATH_INFO=/echo", "SERVER_NAME=h",
+                             "SERVER_PORT=80", "SERVER_PROTOCOL=HTTP/1.1", "HTTP_HOST=h",
+                             "CONTENT_TYPE=text/plain", "CONTENT_LENGTH=3", NULL };
+
+    start_ok("djangoapp");
+    reset_response();
+    cr_assert_eq(request_body(get_q, NULL, 0), CRL_OK);
+    assert_out_has("200 OK\n");
+    assert_out_has("\n\nGET 1 ");
+    reset_response();
+    cr_assert_eq(request_body(post_b, "xyz", 3), CRL_OK);
+    assert_out_has("\n\nPOST None xyz");
+    assert_log_lacks("Traceback");
+}
+
+Test(frameworks, django_file_response_uses_sendfile)
+{
+    const char *vars[] = { "REQUEST_METHOD=GET", "PATH_INFO=/download", "SERVER_NAME=h",
+                           "SERVER_PORT=80", "SERVER_PROTOCOL=HTTP/1.1", "HTTP_HOST=h", NULL };
+
+    start_ok("djangoapp");
+    reset_response();
+    cr_assert_eq(request_body(vars, NULL, 0), CRL_OK);
+    cr_assert(sendfile_used, "FileResponse went through wsgi.file_wrapper and sendfile");
+    assert_out_has("Content-Length: 27\n");
+    assert_out_has("\n\nabcdefghijklmnopqrstuvwxyz\n");
+}
