@@ -26,16 +26,27 @@ int crl_daemon_options_register(void);
  * the child calls setsid(), reopens stdin on /dev/null and stdout/stderr
  * (and crl_log_fd) on LOGFILE (append). Returns CRL_OK in the child (or
  * when not configured), CRL_ERROR (logged) when LOGFILE cannot be opened.
- * The pid that stays is the master's. */
+ * The pid that stays is the master's. Must run before any worker is
+ * forked (the process that continues is a new child). Without umask the
+ * daemon's umask becomes 0, as in uWSGI. After LATE, a pidfile2 already
+ * written is rewritten with the new pid; the master must rewrite its own
+ * pidfile likewise. */
 int crl_daemon_detach(int when);
+
+/* Reopen the daemonize log file on stdout/stderr (SIGUSR2, log rotation).
+ * CRL_DECLINED when the process did not daemonize; CRL_ERROR (logged) when
+ * the file cannot be opened. */
+int crl_daemon_reopen_log(void);
 
 /* umask option (octal, e.g. 022). */
 void crl_daemon_apply_umask(void);
 
 /* chroot, then gid, supplementary groups (initgroups for uid's user, or
- * none), then uid. Names or numbers. Logs a warning when running as root
- * without uid. CRL_ERROR (logged) on an unknown user or group or a failed
- * call: the master then exits. */
+ * none), then uid. Names or numbers; without gid, uid's primary group.
+ * Logs a warning when running as root without uid. Not running as root:
+ * CRL_OK only when uid/gid already match and there is no chroot.
+ * CRL_ERROR (logged) on an unknown user or group or a failed call: the
+ * master then exits. */
 int crl_daemon_drop_privileges(void);
 
 /* Write pidfile2 (after the drop). CRL_OK when not configured. */
