@@ -21,10 +21,16 @@ int crl_fifo_fd(void);
 
 /* Read pending command bytes (non-blocking) into cmds; returns how many.
  * Digits '0'..'9' select another configured FIFO and are consumed here
- * (logged); unknown letters are returned for the master to report. */
+ * (logged); blanks and newlines (`echo r > fifo`) are dropped; every
+ * other byte is returned for the master to map or report as unknown. */
 size_t crl_fifo_read(char *cmds, size_t cap);
 
-/* Remove the FIFOs this process created. */
+/* Close the descriptors without removing anything (in a freshly forked
+ * worker, which must not hold the master's FIFOs). */
+void crl_fifo_close(void);
+
+/* Remove the FIFOs this process created (only while each path is still
+ * the FIFO it created) and close them. */
 void crl_fifo_vacuum(void);
 
 #endif
