@@ -24,14 +24,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Cache of environ keys: var-name bytes -> interned str. Open addressing,
- * filled at most half, short names only (a client cannot grow it). */
+/* Cache of environ keys: var-name bytes -> interned str, plus the last
+ * value seen for the key (most values repeat from request to request, so
+ * the str is reused instead of decoded again). Open addressing, filled at
+ * most half, short names and values only: bounded whatever clients send. */
 #define KEY_SLOTS 512
 #define KEY_MAX_LEN 64
+#define VALUE_MAX_LEN 128
 
 typedef struct {
     uint32_t hash;
     PyObject *str;
+    PyObject *last; /* last value, or NULL */
 } key_slot_t;
 
 static key_slot_t key_cache[KEY_SLOTS];
@@ -56,12 +60,12 @@ static uint32_t key_hash(const char *p, size_t n)
     return (uint32_t)(a >> 32);
 }
 
-/* The environ key for name bytes p[0..n): a new reference. */
-static PyObject *key_for(const char *p, size_t n)
+/* The environ key for name bytes p[0..n): a new reference in *key (NULL
+ * on error). Returns the key's cache slot, or NULL when it is not cached. */
+static key_slot_t *key_lookup(const char *p, size_t n, PyObject **key)
 {
     uint32_t h = key_hash(p, n);
     key_slot_t *free_slot = NULL, *s;
-    PyObject *str;
     size_t i;
 
     for (i = 0; i < 8; i++) {
@@ -71,19 +75,45 @@ static PyObject *key_for(const char *p, size_t n)
             break;
         }
         if (s->hash == h && (size_t)PyUnicode_GET_LENGTH(s->str) == n &&
-            memcmp(PyUnicode_1BYTE_DATA(s->str), p, n) == 0)
-            return Py_NewRef(s->str);
+            memcmp(PyUnicode_1BYTE_DATA(s->str), p, n) == 0) {
+            *key = Py_NewRef(s->str);
+            return s;
+        }
     }
-    str = PyUnicode_DecodeLatin1(p, (Py_ssize_t)n, NULL);
-    if (str == NULL)
+    *key = PyUnicode_DecodeLatin1(p, (Py_ssize_t)n, NULL);
+    if (*key == NULL)
         return NULL;
-    PyUnicode_InternInPlace(&str);
-    if (free_slot && n <= KEY_MAX_LEN && key_count < KEY_SLOTS / 2) {
-        free_slot->hash = h;
-        free_slot->str = Py_NewRef(str);
-        key_count++;
-    }
-    return str;
+    PyUnicode_InternInPlace(key);
+    if (free_slot == NULL || n > KEY_MAX_LEN || key_count >= KEY_SLOTS / 2)
+        return NULL;
+    free_slot->hash = h;
+    free_slot->str = Py_NewRef(*key);
+    key_count++;
+    return free_slot;
+}
+
+static PyObject *key_for(const char *p, size_t n)
+{
+    PyObject *key;
+
+    key_lookup(p, n, &key);
+    return key;
+}
+
+/* The str for value bytes v of the key in slot (NULL: uncached). New ref. */
+static PyObject *value_for(key_slot_t *slot, crl_str_t v)
+{
+    PyObject *s;
+
+    if (v.len == 0)
+        return Py_NewRef(crl__python.s_empty);
+    if (slot && slot->last && (size_t)PyUnicode_GET_LENGTH(slot->last) == v.len &&
+        memcmp(PyUnicode_1BYTE_DATA(slot->last), v.data, v.len) == 0)
+        return Py_NewRef(slot->last);
+    s = PyUnicode_DecodeLatin1(v.data, (Py_ssize_t)v.len, NULL);
+    if (s && slot && v.len <= VALUE_MAX_LEN)
+        Py_XSETREF(slot->last, Py_NewRef(s));
+    return s;
 }
 
 static int set_item(PyObject *d, const char *key, PyObject *value)
@@ -240,11 +270,9 @@ static PyObject *build_environ(crl_request_t *req)
     for (i = 0; i < req->nvars; i++) {
         const crl_var_t *var = &req->vars[i];
 
-        k = key_for(var->key.data, var->key.len);
-        v = k == NULL ? NULL
-            : var->value.len ? PyUnicode_DecodeLatin1(var->value.data, (Py_ssize_t)var->value.len,
-                                                      NULL)
-                             : Py_NewRef(c->s_empty);
+        key_slot_t *slot = key_lookup(var->key.data, var->key.len, &k);
+
+        v = k ? value_for(slot, var->value) : NULL;
         if (v == NULL || PyDict_SetItem(env, k, v) < 0)
             goto fail;
         Py_CLEAR(k);

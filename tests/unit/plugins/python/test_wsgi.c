@@ -702,6 +702,26 @@ Test(environ, fresh_per_request)
     cr_assert(!strstr(out, "HTTP_X_ONLY_ONCE"), "a variable leaked into the next request");
 }
 
+Test(environ, changed_values_are_not_reused)
+{
+    const char *v1[] = { "REQUEST_METHOD=GET", "PATH_INFO=/a", "HTTP_X_V=first", NULL };
+    const char *v2[] = { "REQUEST_METHOD=POST", "PATH_INFO=/a", "HTTP_X_V=second", NULL };
+    const char *v3[] = { "REQUEST_METHOD=POST", "PATH_INFO=/b", "HTTP_X_V=", NULL };
+
+    start_ok("testapps:show");
+    reset_response();
+    request_body(v1, NULL, 0);
+    assert_out_has("HTTP_X_V str 'first' str\n");
+    reset_response();
+    request_body(v2, NULL, 0);
+    assert_out_has("HTTP_X_V str 'second' str\n");
+    assert_out_has("REQUEST_METHOD str 'POST' str\n");
+    reset_response();
+    request_body(v3, NULL, 0);
+    assert_out_has("HTTP_X_V str '' str\n");
+    assert_out_has("PATH_INFO str '/b' str\n");
+}
+
 Test(environ, pep3333_validator)
 {
     start_ok("testapps:validated");
