@@ -36,12 +36,16 @@
 #include <corral/plugin.h>
 #include <corral/result.h>
 
+#include "crl_daemon.h"
+#include "crl_fifo.h"
 #include "crl_log.h"
 #include "crl_master.h"
 #include "crl_option.h"
 #include "crl_plugin.h"
+#include "crl_procname.h"
 #include "crl_scoreboard.h"
 #include "crl_socket.h"
+#include "crl_static.h"
 #include "crl_worker.h"
 
 #define MAX_PROCS 2048
@@ -66,6 +70,10 @@ typedef struct {
     long harakiri;
     int harakiri_verbose;
     long harakiri_graceful_timeout;
+    crl_list_t touch_reload;
+    crl_list_t touch_chain_reload;
+    crl_list_t touch_logreopen;
+    int log_reopen;
 } crl_master_conf_t;
 
 static crl_master_conf_t conf;
@@ -113,6 +121,14 @@ static const crl_option_t options[] = {
     { .name = "harakiri-graceful-timeout", .type = CRL_OPT_INT,
       .offset = OFF(harakiri_graceful_timeout), .def = "0", .min = 0, .max = 86400,
       .help = "on harakiri send SIGTERM first and wait this many seconds before SIGKILL" },
+    { .name = "touch-reload", .type = CRL_OPT_LIST, .offset = OFF(touch_reload),
+      .help = "gracefully reload the workers when this file is touched (repeatable)" },
+    { .name = "touch-chain-reload", .type = CRL_OPT_LIST, .offset = OFF(touch_chain_reload),
+      .help = "replace the workers one at a time when this file is touched (repeatable)" },
+    { .name = "touch-logreopen", .type = CRL_OPT_LIST, .offset = OFF(touch_logreopen),
+      .help = "reopen the log file when this file is touched (repeatable)" },
+    { .name = "log-reopen", .type = CRL_OPT_BOOL, .flags = CRL_OPTF_NOOP,
+      .offset = OFF(log_reopen), .help = "accepted: the log is always reopened on SIGUSR2" },
 };
 
 int crl_master_options_register(void)
@@ -148,6 +164,18 @@ static int state = RUNNING;
 static int exit_status;
 static int sigpipe_fds[2] = { -1, -1 };
 static int pidfile_written;
+static unsigned chain_next; /* chain reload: the worker id being replaced, 0: none */
+
+/* Watched files: mtime seen last, 0 when the file did not exist. */
+typedef struct {
+    const crl_list_item_t *item;
+    time_t mtime;
+    long mtime_ns;
+    void (*action)(void);
+} watch_t;
+
+static watch_t *watches;
+static size_t nwatches;
 
 static time_t now(void)
 {
@@ -212,6 +240,8 @@ static void become_worker(unsigned id, unsigned slot, int ctl)
     for (size_t i = 0; i < MAX_PROCS; i++)
         if (procs[i].pid)
             close(procs[i].ctl);
+    crl_fifo_close();
+    crl_procname_worker(id);
     crl_worker_main(id, slot, ctl, conf.lazy_apps);
 }
 
@@ -338,6 +368,20 @@ static void reload(void)
     }
 }
 
+/* Chain reload: replace one worker at a time; the next starts when the
+ * previous replacement is ready. */
+static void chain_reload(void)
+{
+    if (chain_next) {
+        crl_log(CRL_LOG_INFO, 0, "chain reload already in progress");
+        return;
+    }
+    crl_log(CRL_LOG_INFO, 0, "chain reload: replacing the workers one at a time");
+    generation++;
+    chain_next = 1;
+    spawn(chain_next);
+}
+
 /* A new-generation worker is ready: retire the old worker it replaces. */
 static void retire_replaced(const proc_t *fresh)
 {
@@ -345,6 +389,38 @@ static void retire_replaced(const proc_t *fresh)
         proc_t *p = &procs[i];
         if (p->pid && p->id == fresh->id && p->gen < fresh->gen && !p->stopping)
             stop_proc(p, SIGTERM, conf.worker_reload_mercy);
+    }
+    if (chain_next && fresh->id == chain_next && fresh->gen == generation) {
+        chain_next = fresh->id < (unsigned)conf.processes ? fresh->id + 1 : 0;
+        if (chain_next)
+            spawn(chain_next);
+        else
+            crl_log(CRL_LOG_INFO, 0, "chain reload done");
+    }
+}
+
+static void reopen_logs(void)
+{
+    if (crl_daemon_reopen_log() == CRL_DECLINED && conf.logto)
+        crl_log_open(conf.logto);
+    crl_log(CRL_LOG_INFO, 0, "log reopened");
+}
+
+/* SIGUSR1 and the FIFO's 's': the worker table in the log. */
+static void log_stats(void)
+{
+    int64_t now_ms = crl_scoreboard_now_ms();
+    crl_log(CRL_LOG_INFO, 0, "stats: master pid %d, generation %u, %zu worker process(es)",
+            (int)getpid(), generation, live_procs());
+    for (size_t i = 0; i < MAX_PROCS; i++) {
+        proc_t *p = &procs[i];
+        if (!p->pid)
+            continue;
+        crl_scoreboard_slot_t *sb = crl_scoreboard_slot((unsigned)i + 1);
+        int64_t start = sb->request_start_ms;
+        crl_log(CRL_LOG_INFO, 0, "stats: worker %u pid %d%s: %llu requests, %s%lld ms", p->id,
+                (int)p->pid, p->stopping ? " (stopping)" : "", (unsigned long long)sb->requests,
+                start ? "busy for " : "idle", start ? (long long)(now_ms - start) : 0LL);
     }
 }
 
@@ -442,15 +518,15 @@ static int next_timeout_ms(void)
         if (wslots[id].respawn_at && (!next || wslots[id].respawn_at < next))
             next = wslots[id].respawn_at;
     int ms = !next ? -1 : next <= t ? 0 : (int)(next - t) * 1000;
-    if (conf.harakiri > 0 && (ms < 0 || ms > 1000))
-        ms = 1000; /* harakiri is checked every second */
+    if ((conf.harakiri > 0 || nwatches) && (ms < 0 || ms > 1000))
+        ms = 1000; /* harakiri and touched files are checked every second */
     return ms;
 }
 
 static void dispatch_signals(void)
 {
     unsigned char buf[64];
-    int chld = 0, term = 0, quit = 0, hup = 0;
+    int chld = 0, term = 0, quit = 0, hup = 0, usr1 = 0, usr2 = 0;
     ssize_t n;
 
     while ((n = read(sigpipe_fds[0], buf, sizeof(buf))) > 0) {
@@ -459,6 +535,8 @@ static void dispatch_signals(void)
             term |= buf[i] == SIGTERM;
             quit |= buf[i] == SIGINT || buf[i] == SIGQUIT;
             hup |= buf[i] == SIGHUP;
+            usr1 |= buf[i] == SIGUSR1;
+            usr2 |= buf[i] == SIGUSR2;
         }
     }
     if (chld)
@@ -469,16 +547,121 @@ static void dispatch_signals(void)
         begin_shutdown(1);
     if (hup && state == RUNNING)
         reload();
+    if (usr2)
+        reopen_logs();
+    if (usr1)
+        log_stats();
+}
+
+/* uWSGI's master FIFO letters. */
+static void fifo_commands(void)
+{
+    char cmds[64];
+    size_t n = crl_fifo_read(cmds, sizeof(cmds));
+    for (size_t i = 0; i < n; i++) {
+        switch (cmds[i]) {
+        case 'r':
+        case 'R':
+        case 'w':
+            if (state == RUNNING)
+                reload();
+            break;
+        case 'c':
+            if (state == RUNNING)
+                chain_reload();
+            break;
+        case 'q':
+            begin_shutdown(0);
+            break;
+        case 'Q':
+        case 'i':
+            begin_shutdown(1);
+            break;
+        case 's':
+            log_stats();
+            break;
+        case 'l':
+            reopen_logs();
+            break;
+        default:
+            crl_log(CRL_LOG_WARN, 0, "master fifo: unknown command '%c' (known: r c q Q s l, "
+                    "0-9 select a fifo)", cmds[i] > ' ' && cmds[i] < 0x7f ? cmds[i] : '?');
+        }
+    }
+}
+
+static int stat_mtime(const char *path, time_t *sec, long *nsec)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    *sec = st.st_mtim.tv_sec;
+    *nsec = st.st_mtim.tv_nsec;
+    return 1;
+}
+
+static void watch_add(const crl_list_t *list, void (*action)(void))
+{
+    for (size_t i = 0; i < list->n; i++) {
+        watch_t *w = &watches[nwatches++];
+        w->item = &list->items[i];
+        w->action = action;
+        if (!stat_mtime(w->item->value, &w->mtime, &w->mtime_ns))
+            crl_log(CRL_LOG_WARN, 0, "%s:%u: %s does not exist yet; creating it will trigger "
+                    "the action", w->item->file, w->item->line, w->item->value);
+    }
+}
+
+static void reload_if_running(void)
+{
+    if (state == RUNNING)
+        reload();
+}
+
+static void chain_if_running(void)
+{
+    if (state == RUNNING)
+        chain_reload();
+}
+
+static int watch_init(void)
+{
+    size_t n = conf.touch_reload.n + conf.touch_chain_reload.n + conf.touch_logreopen.n;
+    if (n == 0)
+        return CRL_OK;
+    watches = calloc(n, sizeof(*watches));
+    if (watches == NULL)
+        return CRL_ERROR;
+    watch_add(&conf.touch_reload, reload_if_running);
+    watch_add(&conf.touch_chain_reload, chain_if_running);
+    watch_add(&conf.touch_logreopen, reopen_logs);
+    return CRL_OK;
+}
+
+static void watch_check(void)
+{
+    for (size_t i = 0; i < nwatches; i++) {
+        watch_t *w = &watches[i];
+        time_t sec = 0;
+        long nsec = 0;
+        if (!stat_mtime(w->item->value, &sec, &nsec) || (sec == w->mtime && nsec == w->mtime_ns))
+            continue;
+        w->mtime = sec;
+        w->mtime_ns = nsec;
+        crl_log(CRL_LOG_INFO, 0, "%s was touched", w->item->value);
+        w->action();
+    }
 }
 
 static void master_loop(void)
 {
-    struct pollfd fds[MAX_PROCS + 1];
-    proc_t *owner[MAX_PROCS + 1];
+    struct pollfd fds[MAX_PROCS + 2];
+    proc_t *owner[MAX_PROCS + 2];
 
     while (state == RUNNING || live_procs() > 0) {
         nfds_t n = 0;
         fds[n++] = (struct pollfd){ .fd = sigpipe_fds[0], .events = POLLIN };
+        fds[n++] = (struct pollfd){ .fd = crl_fifo_fd(), .events = POLLIN };
         for (size_t i = 0; i < MAX_PROCS; i++) {
             if (procs[i].pid) {
                 owner[n] = &procs[i];
@@ -492,10 +675,14 @@ static void master_loop(void)
         }
         if (rc > 0 && fds[0].revents)
             dispatch_signals();
-        for (nfds_t i = 1; rc > 0 && i < n; i++)
+        if (rc > 0 && (fds[1].revents & POLLIN))
+            fifo_commands();
+        for (nfds_t i = 2; rc > 0 && i < n; i++)
             if ((fds[i].revents & POLLIN) && owner[i]->pid)
                 read_message(owner[i]);
         timers();
+        if (nwatches)
+            watch_check();
     }
 }
 
@@ -584,9 +771,16 @@ static int prepare(void)
         crl_log(CRL_LOG_ERR, errno, "chdir to %s", conf.chdir);
         return CRL_ERROR;
     }
+    if (crl_static_init() != CRL_OK || watch_init() != CRL_OK)
+        return CRL_ERROR;
+    crl_daemon_apply_umask();
     if (crl_socket_open_all() != CRL_OK)
         return CRL_ERROR;
     if (conf.pidfile && write_pidfile() != CRL_OK)
+        return CRL_ERROR;
+    /* The FIFO is created after the drop so the app's user owns it. */
+    if (crl_daemon_drop_privileges() != CRL_OK || crl_daemon_write_pidfile2() != CRL_OK ||
+        crl_fifo_open() != CRL_OK)
         return CRL_ERROR;
     for (size_t i = 0; i < crl_plugin_count(); i++) {
         const crl_plugin_t *p = crl_plugin_at(i);
@@ -601,6 +795,11 @@ static int prepare(void)
         crl_log(CRL_LOG_ERR, 0, "no application configured: set module, wsgi-file or mount");
         return CRL_ERROR;
     }
+    pid_t before = getpid();
+    if (crl_daemon_detach(CRL_DAEMON_LATE) != CRL_OK)
+        return CRL_ERROR;
+    if (getpid() != before && conf.pidfile)
+        write_pidfile(); /* daemonize2: the master is now the detached child */
     return CRL_OK;
 }
 
@@ -613,11 +812,15 @@ static void cleanup(void)
         crl_socket_vacuum();
         if (pidfile_written)
             remove_pidfile();
+        crl_daemon_vacuum();
+        crl_fifo_vacuum();
     }
 }
 
 int crl_master_run(void)
 {
+    if (crl_daemon_detach(CRL_DAEMON_EARLY) != CRL_OK)
+        return 1;
     if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
         crl_log(CRL_LOG_ERR, errno, "pipe");
         return 1;
@@ -628,6 +831,7 @@ int crl_master_run(void)
         cleanup();
         return 1;
     }
+    crl_procname_master();
     crl_log(CRL_LOG_INFO, 0, "corral %s: master pid %d, %ld worker(s)", CRL_VERSION,
             (int)getpid(), conf.processes);
     for (unsigned id = 1; id <= (unsigned)conf.processes; id++)
