@@ -75,7 +75,8 @@ static int search_dir(size_t i, char *buf, size_t len)
         char *slash = strrchr(exe, '/');
         if (slash)
             *slash = '\0';
-        snprintf(buf, len, "%s/plugins", exe);
+        if ((size_t)snprintf(buf, len, "%s/plugins", exe) >= len)
+            buf[0] = '\0'; /* too long to be a directory we can use */
         return 1;
     }
     if (i == 1) {
