@@ -152,8 +152,15 @@ static PyStatus set_argv(PyConfig *cfg, const char *pyargv)
     return PyConfig_SetBytesArgv(cfg, argc, argv);
 }
 
+static void log_status(PyStatus status)
+{
+    crl_log(CRL_LOG_ERR, 0, "cannot initialise Python: %s",
+            status.err_msg ? status.err_msg : "unknown error");
+}
+
 static int init_interpreter(void)
 {
+    const char *home = crl__python.conf.home;
     PyPreConfig pre;
     PyConfig cfg;
     PyStatus status;
@@ -162,8 +169,10 @@ static int init_interpreter(void)
     PyPreConfig_InitPythonConfig(&pre);
     pre.utf8_mode = 1;
     status = Py_PreInitialize(&pre);
-    if (PyStatus_Exception(status))
-        goto fail_pre;
+    if (PyStatus_Exception(status)) {
+        log_status(status);
+        return CRL_ERROR;
+    }
     PyConfig_InitPythonConfig(&cfg);
     cfg.install_signal_handlers = 0;
     cfg.parse_argv = 0;
@@ -171,34 +180,22 @@ static int init_interpreter(void)
     status = PyConfig_SetBytesString(&cfg, &cfg.program_name, "corral");
     if (!PyStatus_Exception(status))
         status = set_argv(&cfg, crl__python.conf.pyargv);
-    if (PyStatus_Exception(status))
-        goto fail;
-    if (crl__python.conf.home) {
-        if (set_home(&cfg, crl__python.conf.home) != CRL_OK)
-            goto done;
-    } else {
-        /* sys.executable is the interpreter Corral embeds, so that apps
-         * that start `sys.executable` (multiprocessing, subprocess) run
-         * Python and not corral; getpath finds the stdlib from it too. */
+    /* Without home, sys.executable is the interpreter Corral embeds, so
+     * that apps that start sys.executable (multiprocessing, subprocess) run
+     * Python and not corral; getpath finds the stdlib from it too. */
+    if (!PyStatus_Exception(status) && !home)
         status = PyConfig_SetBytesString(&cfg, &cfg.executable, CRL_PYTHON_EXECUTABLE);
-        if (PyStatus_Exception(status))
-            goto fail;
-    }
-    status = Py_InitializeFromConfig(&cfg);
+    if (!PyStatus_Exception(status) && home && set_home(&cfg, home) != CRL_OK)
+        goto done; /* logged */
+    if (!PyStatus_Exception(status))
+        status = Py_InitializeFromConfig(&cfg);
     if (PyStatus_Exception(status))
-        goto fail;
-    rc = CRL_OK;
-    goto done;
-fail:
-    crl_log(CRL_LOG_ERR, 0, "cannot initialise Python: %s",
-            status.err_msg ? status.err_msg : "unknown error");
+        log_status(status);
+    else
+        rc = CRL_OK;
 done:
     PyConfig_Clear(&cfg);
     return rc;
-fail_pre:
-    crl_log(CRL_LOG_ERR, 0, "cannot initialise Python: %s",
-            status.err_msg ? status.err_msg : "unknown error");
-    return CRL_ERROR;
 }
 
 static int path_insert(PyObject *path, const char *dir)
@@ -384,8 +381,10 @@ static PyObject *import_file(const char *path)
     spec = loader ? spec_for(util, name, path, loader) : NULL;
     mod = spec ? PyObject_CallMethod(util, "module_from_spec", "O", spec) : NULL;
     modules = PyImport_GetModuleDict();
-    if (mod == NULL || PyDict_SetItemString(modules, name, mod) < 0)
-        goto fail;
+    if (mod == NULL || PyDict_SetItemString(modules, name, mod) < 0) {
+        Py_CLEAR(mod);
+        goto done;
+    }
     r = PyObject_CallMethod(loader, "exec_module", "O", mod);
     if (r == NULL) {
         /* keep the import error, not a failure to remove the entry */
@@ -394,11 +393,8 @@ static PyObject *import_file(const char *path)
         if (PyDict_DelItemString(modules, name) < 0)
             PyErr_Clear();
         PyErr_Restore(t, v, tb);
-        goto fail;
+        Py_CLEAR(mod);
     }
-    goto done;
-fail:
-    Py_CLEAR(mod);
 done:
     Py_XDECREF(r);
     Py_XDECREF(spec);
