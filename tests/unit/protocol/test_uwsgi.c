@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,8 +295,8 @@ Test(uwsgi_parse, largest_block)
 }
 
 /* What nginx 1.22 with Debian's uwsgi_params sends for "curl
- * http://host/": many empty values, HTTP_HOST twice (uwsgi_params sets it
- * and the client's Host header is passed too), CONTENT_LENGTH empty. */
+ * http://host/": many empty values, CONTENT_LENGTH empty, and a header the
+ * client sent twice as the same HTTP_ key twice. */
 static const crl_var_t nginx_vars[] = {
     { CRL_STR("QUERY_STRING"), CRL_STR("") },
     { CRL_STR("REQUEST_METHOD"), CRL_STR("GET") },
@@ -311,9 +312,9 @@ static const crl_var_t nginx_vars[] = {
     { CRL_STR("SERVER_PORT"), CRL_STR("8080") },
     { CRL_STR("SERVER_NAME"), CRL_STR("") },
     { CRL_STR("HTTP_HOST"), CRL_STR("localhost") },
-    { CRL_STR("HTTP_HOST"), CRL_STR("localhost:8080") },
     { CRL_STR("HTTP_USER_AGENT"), CRL_STR("curl/7.88.1") },
-    { CRL_STR("HTTP_ACCEPT"), CRL_STR("*/*") },
+    { CRL_STR("HTTP_X_FORWARDED_FOR"), CRL_STR("10.0.0.1") },
+    { CRL_STR("HTTP_X_FORWARDED_FOR"), CRL_STR("10.0.0.2") },
 };
 
 Test(uwsgi_roundtrip, nginx_request)
@@ -393,4 +394,79 @@ Test(uwsgi_strerror, every_error_has_its_own_text)
     }
     cr_expect_str_eq(crl_uwsgi_strerror(CRL_UWSGI_E_HTTP),
                      "an HTTP request was sent to a uwsgi socket");
+}
+
+/* Packets nginx really sent (captured by tests/fuzz/capture_seeds.py) and
+ * the body after each: all parse, and CONTENT_LENGTH frames the body, also
+ * for a chunked upload, which nginx de-chunks but still announces in
+ * HTTP_TRANSFER_ENCODING. */
+static crl_str_t var(const crl_uwsgi_packet_t *pkt, const crl_var_t *vars, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < pkt->nvars; i++)
+        if (vars[i].key.len == strlen(key) && memcmp(vars[i].key.data, key, vars[i].key.len) == 0)
+            return vars[i].value;
+    return CRL_STR_NULL;
+}
+
+static size_t read_file(const char *dir, const char *name, char *buf, size_t cap)
+{
+    char path[1024];
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+Test(uwsgi_corpus, what_nginx_sends)
+{
+    static char buf[70000];
+    const char *dir = CORPUS_DIR "/fuzz_uwsgi";
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int seen = 0, chunked = 0;
+
+    cr_assert_not_null(d, "%s", dir);
+    while ((e = readdir(d)) != NULL) {
+        crl_var_t vars[128];
+        crl_uwsgi_packet_t pkt;
+        size_t n;
+        ssize_t ret;
+
+        if (strncmp(e->d_name, "nginx-", 6) != 0)
+            continue;
+        n = read_file(dir, e->d_name, buf, sizeof(buf));
+        ret = crl_uwsgi_parse(buf, n, 4096, &pkt, vars, 128);
+        cr_expect_gt(ret, 0, "%s: %s", e->d_name, crl_uwsgi_strerror(pkt.error));
+        if (ret <= 0)
+            continue;
+        seen++;
+        cr_expect_eq((size_t)ret + (size_t)pkt.content_length, n, "%s: body length", e->d_name);
+        cr_expect_gt(var(&pkt, vars, "REQUEST_METHOD").len, 0, "%s", e->d_name);
+        cr_expect_not_null(var(&pkt, vars, "CONTENT_LENGTH").data, "%s", e->d_name);
+        if (crl_str_eq_lit(var(&pkt, vars, "HTTP_TRANSFER_ENCODING"), "chunked")) {
+            chunked++;
+            cr_expect_gt(pkt.content_length, 0, "%s", e->d_name);
+        }
+    }
+    closedir(d);
+    cr_expect_geq(seen, 10, "only %d nginx packets found in %s", seen, dir);
+    cr_expect_eq(chunked, 1, "the de-chunked upload is missing");
+}
+
+Test(uwsgi_corpus, http_on_a_uwsgi_socket)
+{
+    static char buf[4096];
+    size_t n = read_file(CORPUS_DIR "/fuzz_uwsgi", "http-on-uwsgi-socket", buf, sizeof(buf));
+    crl_uwsgi_packet_t pkt;
+    crl_var_t vars[8];
+
+    cr_expect_eq(crl_uwsgi_parse(buf, n, 65535, &pkt, vars, 8), CRL_ERROR);
+    cr_expect_eq(pkt.error, CRL_UWSGI_E_HTTP);
 }
