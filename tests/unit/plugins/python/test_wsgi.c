@@ -449,6 +449,16 @@ Test(load, missing_file)
     assert_log_has("cannot load WSGI app: cannot import file '/nonexistent/app.py'");
 }
 
+Test(load, import_option_by_name_and_by_path)
+{
+    open_plugin();
+    set_opt("import", "startup");
+    set_opt("import", CRL_PYTHON_APPS "/startup.py");
+    start_ok("testapps:marks");
+    get();
+    assert_out("200 OK\n\nmarks=2");
+}
+
 Test(load, failed_import_option)
 {
     open_plugin();

@@ -265,6 +265,12 @@ def big(environ, start_response):
     return [b"x" * 1000] * 5
 
 
+def marks(environ, start_response):
+    import builtins
+    start_response("200 OK", [])
+    return [b"marks=%d" % getattr(builtins, "corral_startup_marks", 0)]
+
+
 def argv(environ, start_response):
     start_response("200 OK", [])
     return [repr(sys.argv).encode()]
