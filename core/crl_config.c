@@ -81,6 +81,7 @@ static struct {
     int depth;
     int errors;
     logic_t logic;
+    unsigned logic_gen; /* bumped whenever the block is replaced */
     int registered;
 } S;
 
@@ -275,6 +276,7 @@ out:
 
 static void logic_reset(void)
 {
+    S.logic_gen++;
     free(S.logic.subst);
     for (size_t i = 0; i < S.logic.nitems; i++)
         free(S.logic.items[i]);
@@ -349,7 +351,7 @@ static int for_readline(const char *path, const char *file, unsigned line)
     char buf[4096];
     FILE *f = fopen(path, "r");
     if (!f) {
-        error_at(file, line, "option 'for-readline' at %s cannot read '%s'", NULL, path);
+        error_at(file, line, "option '%s' at %s cannot read '%s'", "for-readline", path);
         return CRL_ERROR;
     }
     while (fgets(buf, sizeof(buf), f)) {
@@ -406,13 +408,16 @@ static int logic_apply(source_t *src, const char *key, const char *value, const 
     int rc = CRL_OK;
     S.logic.running = 1;
     if (S.logic.kind == LOGIC_FOR) {
-        for (size_t i = 0; i < S.logic.nitems && rc == CRL_OK; i++) {
+        unsigned gen = S.logic_gen;
+        /* A logic option inside the block replaces the block (as in uWSGI):
+         * stop iterating over the items it freed. */
+        for (size_t i = 0; i < S.logic.nitems && rc == CRL_OK && S.logic_gen == gen; i++) {
             char *v = crl_expand_substitute(value, "%(_)", S.logic.items[i]);
             rc = v ? add_record(src, key, v, file, line) : CRL_ERROR;
             free(v);
         }
     } else if (S.logic.kind == LOGIC_IF && !S.logic.failed) {
-        char *v = crl_expand_substitute(value, "%(_)", S.logic.subst);
+        char *v = crl_expand_substitute(value, "%(_)", S.logic.subst ? S.logic.subst : "");
         rc = v ? add_record(src, key, v, file, line) : CRL_ERROR;
         free(v);
     } else if (S.logic.kind == LOGIC_ELSE && S.logic.failed) {

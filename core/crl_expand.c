@@ -375,10 +375,12 @@ typedef struct {
     crl_ref_cb ref;
     void *ctx;
     int *too_deep;
-    unsigned lookups; /* bounds the work of self-multiplying references */
+    unsigned lookups; /* these two bound the work of self-multiplying */
+    size_t produced;  /* references ("a = %(b)%(b)", "b = %(c)%(c)", ...) */
 } ph_t;
 
-#define MAX_LOOKUPS 4096
+#define MAX_LOOKUPS 1024
+#define MAX_PRODUCED (256 * 1024)
 
 static char *expand_ph(ph_t *ph, const char *in, int depth);
 
@@ -404,12 +406,16 @@ static char *resolve(ph_t *ph, const char *name, int depth, int *known)
     if (!v)
         return NULL;
     *known = 1;
-    if (depth + 1 >= CRL_EXPAND_MAX_DEPTH || ++ph->lookups > MAX_LOOKUPS) {
+    if (depth + 1 >= CRL_EXPAND_MAX_DEPTH || ++ph->lookups > MAX_LOOKUPS ||
+        ph->produced > MAX_PRODUCED) {
         if (ph->too_deep)
             *ph->too_deep = 1;
         return strdup(v);
     }
-    return expand_ph(ph, v, depth + 1);
+    char *out = expand_ph(ph, v, depth + 1);
+    if (out)
+        ph->produced += strlen(out);
+    return out;
 }
 
 static int apply_op(char op, long long a, long long b, long long *out)
@@ -532,7 +538,7 @@ static char *expand_ph(ph_t *ph, const char *in, int depth)
 char *crl_expand_placeholders(const char *in, crl_lookup_cb lookup, crl_ref_cb ref, void *ctx,
                               int *too_deep)
 {
-    ph_t ph = { lookup, ref, ctx, too_deep, 0 };
+    ph_t ph = { lookup, ref, ctx, too_deep, 0, 0 };
     if (too_deep)
         *too_deep = 0;
     return expand_ph(&ph, in, 0);

@@ -72,7 +72,9 @@ typedef void (*crl_ref_cb)(void *ctx, const char *name);
  * up (their own text when unknown); values without an operator between them
  * are concatenated. An unknown single name, and an expression whose tokens
  * are all unknown, is left verbatim (log-format's %(addr) survives).
- * *too_deep (if not NULL) is set when the depth bound was hit (a cycle). */
+ * *too_deep (if not NULL) is set when the depth bound was hit (a cycle) or
+ * the references multiplied past a work bound (then the rest stays as
+ * written). */
 char *crl_expand_placeholders(const char *in, crl_lookup_cb lookup, crl_ref_cb ref, void *ctx,
                               int *too_deep);
 

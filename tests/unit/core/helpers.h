@@ -47,17 +47,19 @@ __attribute__((unused)) static void make_tmp_dir(void)
     cr_assert(mkdtemp(tmp_dir) != NULL);
 }
 
-/* Write tmp_dir/name and return its path (static buffer per call site is
- * not needed: the result is strdup'ed and lives until exit). */
+/* Write tmp_dir/name and return its path (one of 16 static buffers, so a
+ * test may hold several paths at once). */
 __attribute__((unused)) static char *write_file(const char *name, const char *content)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "%s/%s", tmp_dir, name);
+    static char paths[16][256];
+    static unsigned next;
+    char *path = paths[next++ % 16];
+    snprintf(path, 256, "%s/%s", tmp_dir, name);
     FILE *f = fopen(path, "w");
     cr_assert(f != NULL, "cannot write %s", path);
     fputs(content, f);
     fclose(f);
-    return strdup(path);
+    return path;
 }
 
 #define assert_logged(text) \

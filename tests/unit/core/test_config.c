@@ -529,3 +529,258 @@ Test(config, help_lists_plugin_options_too)
     cr_assert(strstr(buf, "app options:") != NULL, "%s", buf);
     cr_assert(strstr(buf, "-W, --fake-module") != NULL);
 }
+
+/* ---- logic blocks ---- */
+
+static const char *env_of(const char *key)
+{
+    for (size_t i = 0; i < core.env.n; i++)
+        if (strncmp(core.env.items[i].value, key, strlen(key)) == 0)
+            return core.env.items[i].value;
+    return NULL;
+}
+
+Test(config, if_env_and_if_not_env)
+{
+    setenv("CRL_TEST_SET", "yes", 1);
+    unsetenv("CRL_TEST_UNSET");
+    char *ini = write_file("app.ini", "[uwsgi]\n"
+                                      "if-env = CRL_TEST_SET\n"
+                                      "env = A=%(_)\n"
+                                      "endif =\n"
+                                      "if-env = CRL_TEST_UNSET\n"
+                                      "env = B=1\n"
+                                      "endif\n"
+                                      "ifenv = CRL_TEST_SET=yes\n"
+                                      "env = C=1\n"
+                                      "end-if =\n"
+                                      "if-env = CRL_TEST_SET=no\n"
+                                      "env = D=1\n"
+                                      "end\n"
+                                      "if-not-env = CRL_TEST_UNSET\n"
+                                      "env = E=1\n"
+                                      "endif\n"
+                                      "if-not-env = CRL_TEST_SET\n"
+                                      "env = F=1\n"
+                                      "endif\n"
+                                      "env = G=after\n");
+    cr_assert_eq(LOAD(ini), CRL_OK, "%s", logged());
+    cr_assert_str_eq(env_of("A="), "A=yes");
+    cr_assert_null(env_of("B="));
+    cr_assert_not_null(env_of("C="));
+    cr_assert_null(env_of("D="));
+    cr_assert_not_null(env_of("E="));
+    cr_assert_null(env_of("F="));
+    cr_assert_not_null(env_of("G="));
+    cr_assert_str_empty(logged(), "%s", logged());
+}
+
+Test(config, if_paths_and_else)
+{
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "[uwsgi]\n"
+             "if-exists = %s\nenv = A=%%(_)\nendif\n"
+             "if-not-exists = %s/nope\nenv = B=1\nendif\n"
+             "if-file = %s\nenv = C=1\nendif\n"
+             "if-dir = %s\nenv = D=1\nendif\n"
+             "if-not-file = %s\nenv = E=1\nendif\n"
+             "if-not-dir = %s\nenv = F=1\nendif\n"
+             "if-dir = %s/nope\nenv = G=1\nelse\nenv = H=1\nendif\n"
+             "if-dir = %s\nenv = I=1\nelse =\nenv = J=1\nendif\n",
+             tmp_dir, tmp_dir, tmp_dir, tmp_dir, tmp_dir, tmp_dir, tmp_dir, tmp_dir);
+    char *ini = write_file("app.ini", body);
+    cr_assert_eq(LOAD(ini), CRL_OK, "%s", logged());
+    char a[128];
+    snprintf(a, sizeof(a), "A=%s", tmp_dir);
+    cr_assert_str_eq(env_of("A="), a);
+    cr_assert_not_null(env_of("B="));
+    cr_assert_null(env_of("C=")); /* a directory is not a file */
+    cr_assert_not_null(env_of("D="));
+    cr_assert_not_null(env_of("E="));
+    cr_assert_null(env_of("F="));
+    cr_assert_null(env_of("G="));
+    cr_assert_not_null(env_of("H="));
+    cr_assert_not_null(env_of("I="));
+    cr_assert_null(env_of("J="));
+}
+
+Test(config, if_opt_and_if_not_opt)
+{
+    char *ini = write_file("app.ini", "[uwsgi]\n"
+                                      "processes = 4\n"
+                                      "if-opt = processes\nenv = A=%(_)\nendif\n"
+                                      "if-opt = processes=4\nenv = B=1\nendif\n"
+                                      "if-opt = processes=5\nenv = C=1\nendif\n"
+                                      "if-not-opt = master\nenv = D=1\nendif\n"
+                                      "if-not-opt = processes\nenv = E=1\nendif\n");
+    cr_assert_eq(LOAD("--master", "--ini", ini), CRL_OK, "%s", logged());
+    cr_assert_str_eq(env_of("A="), "A=4");
+    cr_assert_not_null(env_of("B="));
+    cr_assert_null(env_of("C="));
+    cr_assert_null(env_of("D="));
+    cr_assert_null(env_of("E="));
+}
+
+Test(config, for_loops)
+{
+    write_file("dotenv", "X=1\nY=two words\n\nZ=3\n");
+    write_file("a.conf", "");
+    write_file("b.conf", "");
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "[uwsgi]\n"
+             "for = :8001 :8002  :8003\nsocket = %%(_)\nendfor\n"
+             "for-readline = %s/dotenv\nenv = %%(_)\nendfor =\n"
+             "for-glob = %s/*.conf\nenv = GLOB=%%(_)\nend-for\n"
+             "for-times = 3\nenv = N%%(_)=%%(_)\nendfor\n"
+             "env = AFTER=1\n",
+             tmp_dir, tmp_dir);
+    char *ini = write_file("app.ini", body);
+    cr_assert_eq(LOAD(ini), CRL_OK, "%s", logged());
+    cr_assert_eq(core.socket.n, 3);
+    cr_assert_str_eq(core.socket.items[2].value, ":8003");
+    cr_assert_eq(core.env.n, 3 + 2 + 3 + 1, "env has %zu items", core.env.n);
+    cr_assert_str_eq(core.env.items[1].value, "Y=two words");
+    char g[128];
+    snprintf(g, sizeof(g), "GLOB=%s/b.conf", tmp_dir);
+    cr_assert_str_eq(core.env.items[4].value, g);
+    cr_assert_str_eq(core.env.items[7].value, "N3=3");
+    cr_assert_str_eq(core.env.items[8].value, "AFTER=1");
+}
+
+Test(config, for_readline_missing_file_is_an_error)
+{
+    char *ini = write_file("app.ini", "[uwsgi]\nfor-readline = /nonexistent/.env\nenv = %(_)\n"
+                                      "endfor\n");
+    cr_assert_eq(LOAD(ini), CRL_ERROR);
+    assert_logged("option 'for-readline' at");
+    assert_logged("cannot read '/nonexistent/.env'");
+}
+
+Test(config, logic_inside_a_block_replaces_the_block)
+{
+    char *ini = write_file("app.ini", "[uwsgi]\nfor = a b c\nif-env = HOME\nenv = X=%(_)\n"
+                                      "endif\n");
+    cr_assert_eq(LOAD(ini), CRL_OK, "%s", logged());
+    cr_assert_eq(core.env.n, 1);
+}
+
+/* ---- expansion passes ---- */
+
+Test(config, env_substitution_and_unset_warning)
+{
+    setenv("CRL_TEST_PORT", "8123", 1);
+    unsetenv("CRL_TEST_NOPE");
+    char *ini = write_file("app.ini", "[uwsgi]\nhttp-socket = :$(CRL_TEST_PORT)\n"
+                                      "processes = $(CRL_TEST_NOPE:-3)\n"
+                                      "chdir = /srv/$(CRL_TEST_NOPE)\n");
+    cr_assert_eq(LOAD(ini), CRL_OK, "%s", logged());
+    cr_assert_str_eq(core.http_socket.items[0].value, ":8123");
+    cr_assert_eq(core.processes, 3);
+    cr_assert_str_eq(core.chdir, "/srv/$(CRL_TEST_NOPE)");
+    char msg[512];
+    snprintf(msg, sizeof(msg),
+             "warning: option 'chdir' at %s:4 uses environment variable 'CRL_TEST_NOPE', which "
+             "is not set; left as written",
+             ini);
+    assert_logged(msg);
+}
+
+Test(config, file_substitution)
+{
+    write_file("name", "node-7\n");
+    char body[512];
+    snprintf(body, sizeof(body), "[uwsgi]\nchdir = /srv/@(%s/name)\npidfile = @(exec://date)\n",
+             tmp_dir);
+    char *ini = write_file("app.ini", body);
+    cr_assert_eq(LOAD(ini), CRL_ERROR);
+    cr_assert_str_eq(core.chdir, "/srv/node-7");
+    char msg[512];
+    snprintf(msg, sizeof(msg),
+             "error: option 'pidfile' at %s:3: @(exec://date): Corral never runs commands", ini);
+    assert_logged(msg);
+}
+
+Test(config, placeholders_take_the_first_occurrence_and_do_math)
+{
+    char *ini = write_file("app.ini", "[uwsgi]\n"
+                                      "base = /first\n"
+                                      "base = /second\n"
+                                      "chdir = %(base)/%(name)\n"
+                                      "name = app\n"
+                                      "processes = %(%k + 1)\n"
+                                      "pidfile = %(processes)-%(missing)\n");
+    cr_assert_eq(LOAD(ini), CRL_OK, "%s", logged());
+    cr_assert_str_eq(core.chdir, "/first/app");
+    long k = sysconf(_SC_NPROCESSORS_ONLN);
+    cr_assert_eq(core.processes, k + 1);
+    char pid[64];
+    snprintf(pid, sizeof(pid), "%ld-%%(missing)", k + 1);
+    cr_assert_str_eq(core.pidfile, pid);
+    cr_assert_str_eq(crl_config_get("base"), "/first");
+    assert_not_logged("unknown option 'base'");
+    assert_not_logged("unknown option 'name'");
+}
+
+Test(config, placeholder_from_the_command_line_and_set)
+{
+    char *ini = write_file("app.ini", "[uwsgi]\nchdir = %(root)/x\n");
+    cr_assert_eq(LOAD("--set-ph", "root=/r", "-S", "processes=3", "--set", "other=1", ini),
+                 CRL_OK, "%s", logged());
+    cr_assert_str_eq(core.chdir, "/r/x");
+    cr_assert_eq(core.processes, 3);
+    assert_not_logged("other");
+    cr_assert_eq(LOAD("--set", "novalue"), CRL_ERROR);
+    assert_logged("option 'set' at command line expects name=value, got 'novalue'");
+}
+
+Test(config, magic_variables_in_files_only)
+{
+    char *ini = write_file("site.ini", "[uwsgi]\nchdir = %d|%n|%s|%e|%c|%x|%%|%Y|%o\n");
+    cr_assert_eq(LOAD("--pidfile", "/run/%n.pid", ini), CRL_OK, "%s", logged());
+    const char *dirname = strrchr(tmp_dir, '/') + 1;
+    char expect[512];
+    snprintf(expect, sizeof(expect), "%s/|site|site.ini|ini|%s|uwsgi|%%||%s", tmp_dir, dirname,
+             ini);
+    cr_assert_str_eq(core.chdir, expect);
+    cr_assert_str_eq(core.pidfile, "/run/%n.pid");
+}
+
+Test(config, relative_include_is_relative_to_the_process_directory)
+{
+    mkdir(strcat(strcpy((char[128]){ 0 }, tmp_dir), "/conf"), 0755);
+    write_file("conf/app.ini", "[uwsgi]\nini = conf/more.ini\n");
+    write_file("conf/more.ini", "[uwsgi]\nprocesses = 6\n");
+    cr_assert_eq(chdir(tmp_dir), 0);
+    cr_assert_eq(LOAD("conf/app.ini"), CRL_OK, "%s", logged());
+    cr_assert_eq(core.processes, 6);
+}
+
+Test(config, print_shows_the_expanded_value)
+{
+    cr_redirect_stdout();
+    char *ini = write_file("app.ini", "[uwsgi]\nbase = /srv\nprint = base is %(base)\n");
+    cr_assert_eq(LOAD(ini), CRL_OK, "%s", logged());
+    fflush(stdout);
+    cr_assert_stdout_eq_str("base is /srv\n");
+}
+
+static void collect(void *ctx, const char *key, const char *value)
+{
+    FILE *f = ctx;
+    fprintf(f, "%s=%s;", key, value);
+}
+
+Test(config, foreach_lists_every_record_in_order)
+{
+    char *ini = write_file("app.ini", "[uwsgi]\nprocesses = 2\nmy-key = v\n");
+    cr_assert_eq(LOAD("--master", ini), CRL_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    crl_config_foreach(collect, f);
+    fclose(f);
+    cr_assert_str_eq(buf, "master=;processes=2;my-key=v;");
+    free(buf);
+}

@@ -371,6 +371,9 @@ Test(option, show_config_round_trip)
     char *second = capture(crl_option_print_config, 1);
     cr_assert_str_eq(second, first);
     cr_assert_eq(tc.socket.n, saved.n);
+    for (size_t i = 0; i < saved.n; i++)
+        free(saved.items[i].value);
+    free(saved.items);
     free(first);
     free(second);
     free(copy);
