@@ -19,6 +19,7 @@
 #include <glob.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <corral/plugin.h>
@@ -404,13 +405,19 @@ done:
     return mod;
 }
 
-/* 1 when a module name is rather a file: a path or a .py/.wsgi name. */
+/* 1 when a module name is rather a file: a path, or a .py/.wsgi name that
+ * exists as a file. Django's `module = mysite.wsgi` is a module: a name is
+ * only taken for a file when there is one. */
 static int is_file(const char *name)
 {
     size_t n = strlen(name);
 
-    return strchr(name, '/') != NULL || (n > 3 && strcmp(name + n - 3, ".py") == 0) ||
-           (n > 5 && strcmp(name + n - 5, ".wsgi") == 0);
+    if (strchr(name, '/') != NULL)
+        return 1;
+    if ((n > 3 && strcmp(name + n - 3, ".py") == 0) ||
+        (n > 5 && strcmp(name + n - 5, ".wsgi") == 0))
+        return access(name, F_OK) == 0;
+    return 0;
 }
 
 /* The `import` list: module names, or paths of .py files. */
