@@ -44,6 +44,12 @@ typedef struct {
     long max_requests;
     long http_timeout;
     long keepalive_timeout;
+    long max_requests_delta;
+    long max_worker_lifetime;
+    long min_worker_lifetime;
+    long reload_on_rss;
+    int memory_report;
+    int log_x_forwarded_for;
 } crl_worker_conf_t;
 
 static crl_worker_conf_t conf;
@@ -74,7 +80,47 @@ static const crl_option_t options[] = {
       .max = 86400,
       .help = "seconds an idle HTTP/1.1 keep-alive connection is kept (0: close after each "
               "response; values 1 and true keep the default 15)" },
+    { .name = "max-requests-delta", .type = CRL_OPT_INT,
+      .offset = offsetof(crl_worker_conf_t, max_requests_delta), .def = "0", .min = 0,
+      .max = 0x7fffffffL,
+      .help = "add worker id x this to max-requests so workers do not all recycle at once" },
+    { .name = "max-worker-lifetime", .type = CRL_OPT_INT,
+      .offset = offsetof(crl_worker_conf_t, max_worker_lifetime), .def = "0", .min = 0,
+      .max = 0x7fffffffL, .help = "replace a worker after this many seconds (0: never)" },
+    { .name = "min-worker-lifetime", .type = CRL_OPT_INT,
+      .offset = offsetof(crl_worker_conf_t, min_worker_lifetime), .def = "10", .min = 0,
+      .max = 0x7fffffffL,
+      .help = "a worker is not recycled (max-requests, reload-on-rss) before this many seconds" },
+    { .name = "reload-on-rss", .type = CRL_OPT_INT,
+      .offset = offsetof(crl_worker_conf_t, reload_on_rss), .def = "0", .min = 0,
+      .max = 0x7fffffffL,
+      .help = "replace a worker whose resident memory exceeds this many megabytes after a request" },
+    { .name = "memory-report", .short_name = 'm', .type = CRL_OPT_BOOL,
+      .offset = offsetof(crl_worker_conf_t, memory_report),
+      .help = "add the worker's resident memory to every request log line" },
+    { .name = "log-x-forwarded-for", .type = CRL_OPT_BOOL,
+      .offset = offsetof(crl_worker_conf_t, log_x_forwarded_for),
+      .help = "log the X-Forwarded-For address instead of the peer's" },
 };
+
+/* Resident memory in kB from /proc/self/statm, read with one pread on a
+ * descriptor kept open (only when reload-on-rss or memory-report asks). */
+static int statm_fd = -1;
+
+static uint64_t rss_kb(void)
+{
+    char buf[128];
+    if (statm_fd < 0)
+        statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    ssize_t n = statm_fd >= 0 ? pread(statm_fd, buf, sizeof(buf) - 1, 0) : -1;
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    unsigned long long size, resident;
+    if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+        return 0;
+    return resident * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
+}
 
 int crl_worker_options_register(void)
 {
@@ -169,19 +215,28 @@ static void log_request(crl_conn_t *c, unsigned id, unsigned long long nreq,
     long ms = (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
     char addr[64], method[32], uri[1024], proto[16];
     crl_str_t a = crl_request_var(&c->req, "REMOTE_ADDR");
+    if (conf.log_x_forwarded_for) {
+        crl_str_t x = crl_request_var(&c->req, "HTTP_X_FORWARDED_FOR");
+        if (x.len)
+            a = x;
+    }
     crl_str_t u = crl_request_var(&c->req, "REQUEST_URI");
     clean_copy(addr, sizeof(addr), a.data ? a : (crl_str_t){ c->peer, strlen(c->peer) });
     clean_copy(method, sizeof(method), crl_request_var(&c->req, "REQUEST_METHOD"));
     clean_copy(uri, sizeof(uri), u.data ? u : crl_request_var(&c->req, "PATH_INFO"));
     clean_copy(proto, sizeof(proto), crl_request_var(&c->req, "SERVER_PROTOCOL"));
 
-    char line[1400];
+    char line[1400], mem[48] = "";
+    if (conf.memory_report)
+        snprintf(mem, sizeof(mem), "{address space usage: rss %llu kB} ",
+                 (unsigned long long)rss_kb());
     int n = snprintf(line, sizeof(line),
                      "[pid: %d|worker: %u|req: %llu] %s {%zu vars in %zu bytes} [%s] %s %s => "
-                     "generated %llu bytes in %ld msecs (%s %d) %u headers in %zu bytes\n",
+                     "generated %llu bytes in %ld msecs (%s %d) %u headers in %zu bytes%s%s\n",
                      (int)getpid(), id, nreq, addr, c->req.nvars, c->head_bytes, log_time(),
                      method, uri, (unsigned long long)c->body_bytes, ms,
-                     proto[0] ? proto : "HTTP/1.1", st, c->nheaders, c->hlen);
+                     proto[0] ? proto : "HTTP/1.1", st, c->nheaders, c->hlen,
+                     mem[0] ? " " : "", mem);
     if (n > 0)
         crl_log_raw(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -468,8 +523,40 @@ static void worker_init(unsigned id, int ctl, int lazy, pid_t master)
     }
 }
 
+/* Recycling happens only between requests, and not before
+ * min-worker-lifetime (except max-worker-lifetime, a hard limit). The
+ * master starts the replacement when it gets CRL_MSG_RECYCLE. */
+static int should_recycle(unsigned id, uint64_t nreq, int64_t started_ms)
+{
+    int64_t age = crl_scoreboard_now_ms() - started_ms;
+    uint64_t limit = (uint64_t)conf.max_requests + (uint64_t)conf.max_requests_delta * id;
+
+    if (conf.max_worker_lifetime > 0 && age >= conf.max_worker_lifetime * 1000) {
+        crl_log(CRL_LOG_INFO, 0, "worker %u reached max-worker-lifetime (%ld s); recycling", id,
+                conf.max_worker_lifetime);
+        return 1;
+    }
+    if (age < conf.min_worker_lifetime * 1000)
+        return 0;
+    if (conf.max_requests > 0 && nreq >= limit) {
+        crl_log(CRL_LOG_INFO, 0, "worker %u served %llu requests (max-requests); recycling", id,
+                (unsigned long long)nreq);
+        return 1;
+    }
+    if (conf.reload_on_rss > 0) {
+        uint64_t rss = rss_kb();
+        if (rss > (uint64_t)conf.reload_on_rss * 1024) {
+            crl_log(CRL_LOG_INFO, 0, "worker %u uses %llu MB (reload-on-rss %ld); recycling", id,
+                    (unsigned long long)(rss / 1024), conf.reload_on_rss);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
 {
+    int64_t started = crl_scoreboard_now_ms();
     crl_scoreboard_slot_t *sb = crl_scoreboard_slot(slot);
     const crl_plugin_t *app = crl_plugin_app();
     crl_conn_t conn;
@@ -486,7 +573,9 @@ void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
 
     while (!draining || nclients > 0) {
         struct epoll_event evs[16];
-        int n = epoll_wait(epfd, evs, 16, idle_head ? 1000 : -1);
+        int wait_ms = idle_head || conf.max_worker_lifetime > 0 || conf.min_worker_lifetime > 0
+                          ? 1000 : -1;
+        int n = epoll_wait(epfd, evs, 16, wait_ms);
         if (n < 0 && errno != EINTR) {
             crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_wait", id);
             break;
@@ -500,9 +589,7 @@ void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
             else if (tag->kind == EV_CLIENT)
                 client_run((client_t *)tag, &conn, app, id, sb);
         }
-        if (!recycle && conf.max_requests > 0 && served >= (uint64_t)conf.max_requests) {
-            crl_log(CRL_LOG_INFO, 0, "worker %u served %llu requests (max-requests); recycling",
-                    id, (unsigned long long)served);
+        if (!recycle && should_recycle(id, served, started)) {
             send_msg(ctl, id, CRL_MSG_RECYCLE);
             recycle = 1;
         }
