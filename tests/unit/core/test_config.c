@@ -737,3 +737,30 @@ Test(config, foreach_lists_every_record_in_order)
     cr_assert_str_eq(buf, "master=;processes=2;my-key=v;");
     free(buf);
 }
+
+Test(config, uppercase_magic_refers_to_the_first_file)
+{
+    write_file("inner.ini", "[uwsgi]\npidfile = %o|%O|%n|%N\n");
+    char *outer = write_file("outer.ini", "[uwsgi]\nini = %dinner.ini\n");
+    cr_assert_eq(LOAD(outer), CRL_OK, "%s", logged());
+    char expect[512];
+    snprintf(expect, sizeof(expect), "%s/inner.ini|%s|inner|outer", tmp_dir, outer);
+    cr_assert_str_eq(core.pidfile, expect);
+}
+
+Test(config, uwsgi_ini_in_the_environment_loads_the_file)
+{
+    char *ini = write_file("env.ini", "[uwsgi]\nprocesses = 7\n");
+    char var[300];
+    snprintf(var, sizeof(var), "UWSGI_INI=%s", ini);
+    char *env[] = { var, NULL };
+    cr_assert_eq(load_env(env, NULL), CRL_OK, "%s", logged());
+    cr_assert_eq(core.processes, 7);
+}
+
+Test(config, strict_makes_unimplemented_options_errors_too)
+{
+    cr_assert_eq(LOAD("--strict", "--harakiri", "5"), CRL_ERROR);
+    assert_logged("error: option 'harakiri' at command line is not implemented by Corral yet; "
+                  "ignored (strict)");
+}
