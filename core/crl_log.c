@@ -86,8 +86,14 @@ int crl_log_open(const char *path)
         crl_log(CRL_LOG_ERR, errno, "cannot open log file %s", path);
         return CRL_ERROR;
     }
-    if (crl_log_fd > 2)
-        close(crl_log_fd);
-    crl_log_fd = fd;
+    /* stdout and stderr follow, so that what the app and Python print
+     * (tracebacks, faulthandler stack dumps) lands in the same file. */
+    if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+        crl_log(CRL_LOG_ERR, errno, "cannot redirect stderr to %s", path);
+        close(fd);
+        return CRL_ERROR;
+    }
+    close(fd);
+    crl_log_fd = 2;
     return CRL_OK;
 }

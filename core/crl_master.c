@@ -147,7 +147,7 @@ typedef struct {
     int ready;
     time_t started;
     time_t kill_at;     /* SIGKILL deadline when stopping, else 0 */
-    int harakiri;       /* harakiri in progress: SIGKILL when kill_at passes */
+    int harakiri;       /* 1: SIGKILL when kill_at passes; 2: killed */
 } proc_t;
 
 typedef struct {
@@ -487,9 +487,9 @@ static void timers(void)
         proc_t *p = &procs[i];
         if (p->pid && conf.harakiri > 0)
             check_harakiri(p, now_ms);
-        if (p->pid && p->harakiri && t >= p->kill_at) {
+        if (p->pid && p->harakiri == 1 && t >= p->kill_at) {
             kill(p->pid, SIGKILL);
-            p->harakiri = 0;
+            p->harakiri = 2; /* killed: wait for the reaper, never again */
             p->kill_at = 0;
             continue;
         }

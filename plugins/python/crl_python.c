@@ -18,6 +18,7 @@
 
 #include <glob.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -281,6 +282,23 @@ static void fork_parent(void)
     crl__python.main_ts = crl__python_release();
 }
 
+/* SIGUSR2 makes a worker write every thread's Python stack to the log:
+ * the master sends it before a harakiri kill (harakiri-verbose), and an
+ * operator can send it to see what a busy worker is doing. faulthandler's
+ * handler works even while the interpreter is stuck in C code. */
+static void register_stack_dump(void)
+{
+    PyObject *fh = PyImport_ImportModule("faulthandler");
+    PyObject *r = fh ? PyObject_CallMethod(fh, "register", "iii", SIGUSR2, 2, 1) : NULL;
+
+    if (r == NULL) {
+        crl_log(CRL_LOG_WARN, 0, "cannot register the SIGUSR2 stack dump (faulthandler)");
+        PyErr_Clear();
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(fh);
+}
+
 static int init_worker(unsigned worker_id)
 {
     if (!crl__python.initialized)
@@ -292,6 +310,7 @@ static int init_worker(unsigned worker_id)
     fork_prepared = 0;
     PyOS_AfterFork_Child();
     crl__python.no_app_logged = 0;
+    register_stack_dump();
     crl__python.main_ts = crl__python_release();
     return CRL_OK;
 }
