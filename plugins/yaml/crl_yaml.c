@@ -175,12 +175,13 @@ static const char *resolve_alias(yaml_ctx_t *c)
     return NULL;
 }
 
-/* 1 when the current scalar event is YAML's null: empty, ~ or null. */
+/* 1 when the current scalar event is YAML's null: untagged, unquoted and
+ * empty, ~ or null. */
 static int is_null_scalar(const yaml_ctx_t *c)
 {
     const char *v = (const char *)c->ev.data.scalar.value;
 
-    if (c->ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    if (c->ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE || c->ev.data.scalar.tag != NULL)
         return 0;
     return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
            strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
@@ -213,7 +214,7 @@ static int read_option_value(yaml_ctx_t *c, unsigned key_line)
 {
     if (c->ev.type == YAML_MAPPING_START_EVENT) {
         set_err(c, "%s:%u: the value of '%s' is a mapping; expected a scalar or a list", c->path,
-                ev_line(c), c->key);
+                key_line, c->key);
         return CRL_ERROR;
     }
     if (c->ev.type != YAML_SEQUENCE_START_EVENT) {
