@@ -44,6 +44,7 @@
 #include "crl_plugin.h"
 #include "crl_procname.h"
 #include "crl_scoreboard.h"
+#include "crl_server.h"
 #include "crl_socket.h"
 #include "crl_static.h"
 #include "crl_worker.h"
@@ -826,11 +827,13 @@ int crl_master_run(void)
         return 1;
     }
     master_signals();
+    crl__server_set_master(getpid(), (unsigned)conf.processes, crl_worker_threads());
     wslots = calloc((size_t)conf.processes + 1, sizeof(*wslots));
     if (wslots == NULL || crl_scoreboard_init(MAX_PROCS) != CRL_OK || prepare() != CRL_OK) {
         cleanup();
         return 1;
     }
+    crl__server_set_master(getpid(), (unsigned)conf.processes, crl_worker_threads());
     crl_procname_master();
     crl_log(CRL_LOG_INFO, 0, "corral %s: master pid %d, %ld worker(s)", CRL_VERSION,
             (int)getpid(), conf.processes);

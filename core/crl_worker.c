@@ -31,6 +31,7 @@
 #include "crl_plugin.h"
 #include "crl_request.h"
 #include "crl_scoreboard.h"
+#include "crl_server.h"
 #include "crl_socket.h"
 #include "crl_static.h"
 #include "crl_worker.h"
@@ -50,6 +51,8 @@ typedef struct {
     long reload_on_rss;
     int memory_report;
     int log_x_forwarded_for;
+    long threads;
+    long thread_stacksize;
 } crl_worker_conf_t;
 
 static crl_worker_conf_t conf;
@@ -98,6 +101,14 @@ static const crl_option_t options[] = {
     { .name = "memory-report", .short_name = 'm', .type = CRL_OPT_BOOL,
       .offset = offsetof(crl_worker_conf_t, memory_report),
       .help = "add the worker's resident memory to every request log line" },
+    { .name = "threads", .type = CRL_OPT_INT, .offset = offsetof(crl_worker_conf_t, threads),
+      .def = "1", .min = 1, .max = 256,
+      .help = "request threads per worker: each serves its own connections and requests" },
+    { .name = "thread-stacksize", .aliases = "threads-stacksize thread-stack-size "
+                                             "threads-stack-size",
+      .type = CRL_OPT_INT, .offset = offsetof(crl_worker_conf_t, thread_stacksize), .def = "0",
+      .min = 0, .max = 1024 * 1024,
+      .help = "stack size of request threads in kilobytes (0: the system default)" },
     { .name = "log-x-forwarded-for", .type = CRL_OPT_BOOL,
       .offset = offsetof(crl_worker_conf_t, log_x_forwarded_for),
       .help = "log the X-Forwarded-For address instead of the peer's" },
@@ -120,6 +131,11 @@ static uint64_t rss_kb(void)
     if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
         return 0;
     return resident * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
+unsigned crl_worker_threads(void)
+{
+    return (unsigned)conf.threads;
 }
 
 int crl_worker_options_register(void)
@@ -357,6 +373,7 @@ static void serve_one(crl_conn_t *c, const crl_plugin_t *app, unsigned id,
     crl_response_finish(&c->req);
     sb->request_start_ms = 0;
     sb->requests = ++served;
+    crl__server_count_request();
     log_request(c, id, served, t0);
 }
 
@@ -557,6 +574,7 @@ static int should_recycle(unsigned id, uint64_t nreq, int64_t started_ms)
 void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
 {
     int64_t started = crl_scoreboard_now_ms();
+    crl__server_set_worker(id);
     crl_scoreboard_slot_t *sb = crl_scoreboard_slot(slot);
     const crl_plugin_t *app = crl_plugin_app();
     crl_conn_t conn;

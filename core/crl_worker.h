@@ -21,6 +21,9 @@ typedef struct {
 
 int crl_worker_options_register(void);
 
+/* The configured request threads per worker. */
+unsigned crl_worker_threads(void);
+
 /* Run worker `id` in a freshly forked process; slot is its scoreboard
  * slot, ctl its end of the control socketpair; lazy says whether to load
  * the app here. Never returns. */
