@@ -170,7 +170,7 @@ main() {
     for round in $(seq "$ROUNDS"); do
         while read -r line; do
             # shellcheck disable=SC2086
-            run_config "$round" $line
+            run_config "$round" $line </dev/null
         done <<<"$list"
     done
     "$PY" "$HERE/lib/report.py" --raw "$RAW" --out "$RESULTS/bench-$stamp" \
