@@ -193,7 +193,14 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
+/* ini_handler: emit the current line's key if inih is in our section. The
+ * name and value inih passes are the canonical "k" and "v". */
+#if INI_HANDLER_LINENO
+static int handle_key(void *user, const char *section, const char *name, const char *value,
+                      int lineno)
+#else
 static int handle_key(void *user, const char *section, const char *name, const char *value)
+#endif
 {
     ini_ctx_t *c = user;
 
