@@ -61,6 +61,14 @@ def cpu_ticks(pids):
     return ticks
 
 
+def machine_ticks():
+    """(busy, total) clock ticks of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def pss_kb(pid):
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -94,9 +102,11 @@ def measure(args):
     if args.warmup > 0:
         run_wrk(args, args.warmup)
     server, front = tree(args.server_pid), tree(args.front_pid)
-    s0, f0 = cpu_ticks(server), cpu_ticks(front)
+    s0, f0, m0 = cpu_ticks(server), cpu_ticks(front), machine_ticks()
+    c0 = os.times()
     out = run_wrk(args, args.duration, os.path.join(os.path.dirname(__file__), "report.lua"))
-    s1, f1 = cpu_ticks(server), cpu_ticks(front)
+    s1, f1, m1 = cpu_ticks(server), cpu_ticks(front), machine_ticks()
+    c1 = os.times()
     after = tree(args.server_pid)
     line = next((l for l in out.splitlines() if l.startswith("WRKJSON ")), None)
     if line is None:
@@ -106,6 +116,11 @@ def measure(args):
     secs = w["duration_us"] / 1e6
     s_ticks, _ = delta(s0, s1)
     f_ticks, _ = delta(f0, f1)
+    # What else ran on the machine meanwhile: busy ticks less the server's,
+    # nginx's and wrk's own, as a share of all CPUs (the run's noise).
+    wrk_ticks = (c1.children_user + c1.children_system
+                 - c0.children_user - c0.children_system) * HZ
+    others = (m1[0] - m0[0]) - s_ticks - f_ticks - wrk_ticks
     pss = {pid: pss_kb(pid) for pid in after}
     workers = [p for p in after[1:] if pss.get(p)] or after[:1]
     return {
@@ -124,6 +139,7 @@ def measure(args):
         "pss_worker_kb": round(sum(pss[p] or 0 for p in workers) / len(workers)),
         "nprocs": len(after),
         "procs_changed": sorted(set(server) ^ set(after)),
+        "others_cpu_pct": round(max(others, 0) * 100.0 / max(m1[1] - m0[1], 1), 1),
     }
 
 

@@ -37,6 +37,7 @@ FIGURES = [  # key, heading, format, "lower is better"
     ("front_cpu_us_per_req", "nginx CPU µs/req", "{:.1f}", True),
     ("pss_total_mb", "PSS total MB", "{:.1f}", True),
     ("pss_worker_mb", "PSS/worker MB", "{:.1f}", True),
+    ("others_cpu_pct", "others' CPU %", "{:.0f}", True),
 ]
 RATIO_FIGURES = ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "pss_total_mb", "pss_worker_mb"]
 
@@ -208,17 +209,30 @@ def versions():
             f"Django {run(['/usr/bin/python3', '-c', 'import django; print(django.__version__)'])}"]
 
 
+def noise_line(recs):
+    vals = sorted(r["others_cpu_pct"] for r in recs if r.get("ok") and "others_cpu_pct" in r)
+    if not vals:
+        return ""
+    return (f"Other processes used a median {statistics.median(vals):.0f}% (at most "
+            f"{vals[-1]:.0f}%) of the machine's CPUs during the measured runs; the higher, "
+            f"the less the absolute figures mean (ratios within a round hold up better).\n")
+
+
 def write_markdown(path, recs, summary, note, chart):
     rounds = sorted({r["round"] for r in recs})
     lines = [f"# Corral benchmark, {os.path.basename(path)[6:-3]} UTC", "",
              f"{note}; {len(rounds)} round(s) run, every configuration once per round, "
              f"in the same order (A B A B ...). Machine: {os.cpu_count()} CPUs, "
              f"Linux {platform.release()}; {', '.join(versions())}.", "",
+             noise_line(recs),
              "Figures are medians over rounds. Server CPU is utime+stime of the server's "
              "processes (not nginx in front) over the measured run, divided by the requests; "
              "PSS is read from /proc/PID/smaps_rollup after the run (per worker: the mean "
              "over the processes below the master). Errors are wrk's connect, read, write "
-             "and timeout errors; non-2xx counts responses with a status of 400 or more.", "",
+             "and timeout errors; non-2xx counts responses with a status of 400 or more. "
+             "Others' CPU is the share of all CPUs that other processes on the machine "
+             "used during the run (busy time from /proc/stat less the server's, nginx's and "
+             "wrk's): the noise the run had to live with.", "",
              "## Targets (issue 3)", ""] + targets_table(recs, summary) + [
              "", "## Corral / peer (median over rounds of the per-round ratio)", ""] + \
         ratio_table(recs, summary) + ["", "## Per configuration", ""] + config_tables(summary)
