@@ -166,6 +166,8 @@ static int exit_status;
 static int sigpipe_fds[2] = { -1, -1 };
 static int pidfile_written;
 static unsigned chain_next; /* chain reload: the worker id being replaced, 0: none */
+static unsigned nthreads = 1;     /* request threads per worker */
+static size_t scoreboard_slots;   /* process-table entries that have a slot */
 
 /* Watched files: mtime seen last, 0 when the file did not exist. */
 typedef struct {
@@ -252,6 +254,8 @@ static int spawn(unsigned id)
     int sv[2];
     sigset_t all, old;
 
+    if (p != NULL && (size_t)(p - procs) >= scoreboard_slots)
+        p = NULL; /* more overlapping generations than the scoreboard holds */
     if (p == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         crl_log(CRL_LOG_ERR, p ? errno : 0, "cannot spawn worker %u", id);
         return CRL_ERROR;
@@ -264,9 +268,9 @@ static int spawn(unsigned id)
     unsigned slot = (unsigned)(p - procs) + 1;
     crl_scoreboard_slot_t *sb = crl_scoreboard_slot(slot);
     sb->pid = 0;
-    sb->request_start_ms = 0;
     sb->requests = 0;
-    sb->request_line[0] = '\0';
+    for (unsigned t = 0; t < nthreads; t++)
+        sb->threads[t].request_start_ms = 0;
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
@@ -418,10 +422,21 @@ static void log_stats(void)
         if (!p->pid)
             continue;
         crl_scoreboard_slot_t *sb = crl_scoreboard_slot((unsigned)i + 1);
-        int64_t start = sb->request_start_ms;
-        crl_log(CRL_LOG_INFO, 0, "stats: worker %u pid %d%s: %llu requests, %s%lld ms", p->id,
-                (int)p->pid, p->stopping ? " (stopping)" : "", (unsigned long long)sb->requests,
-                start ? "busy for " : "idle", start ? (long long)(now_ms - start) : 0LL);
+        unsigned busy = 0;
+        int64_t oldest = 0;
+        for (unsigned t = 0; t < nthreads; t++) {
+            int64_t start = sb->threads[t].request_start_ms;
+            busy += start != 0;
+            if (start && (!oldest || start < oldest))
+                oldest = start;
+        }
+        char longest[48] = "";
+        if (oldest)
+            snprintf(longest, sizeof(longest), ", the longest for %lld ms",
+                     (long long)(now_ms - oldest));
+        crl_log(CRL_LOG_INFO, 0, "stats: worker %u pid %d%s: %llu requests, %u of %u threads "
+                "busy%s", p->id, (int)p->pid, p->stopping ? " (stopping)" : "",
+                (unsigned long long)sb->requests, busy, nthreads, longest);
     }
 }
 
@@ -459,24 +474,30 @@ static void read_message(proc_t *p)
 static void check_harakiri(proc_t *p, int64_t now_ms)
 {
     crl_scoreboard_slot_t *sb = crl_scoreboard_slot((unsigned)(p - procs) + 1);
-    int64_t start = sb->request_start_ms;
 
-    if (p->harakiri || start == 0 || now_ms - start < conf.harakiri * 1000)
+    if (p->harakiri)
         return;
-    char line[CRL_SCOREBOARD_REQLINE];
-    memcpy(line, sb->request_line, sizeof(line));
-    line[sizeof(line) - 1] = '\0';
-    crl_log(CRL_LOG_ERR, 0, "HARAKIRI: worker %u (pid %d) has been serving '%s' for %lld s "
-            "(harakiri = %ld); killing it", p->id, (int)p->pid, line,
-            (long long)((now_ms - start) / 1000), conf.harakiri);
-    if (conf.harakiri_verbose)
-        kill(p->pid, SIGUSR2); /* the Python plugin dumps every thread's stack */
-    p->harakiri = 1;
-    if (conf.harakiri_graceful_timeout > 0) {
-        kill(p->pid, SIGTERM);
-        p->kill_at = now() + conf.harakiri_graceful_timeout;
-    } else {
-        p->kill_at = now() + (conf.harakiri_verbose ? 1 : 0);
+    for (unsigned t = 0; t < nthreads; t++) {
+        crl_scoreboard_thread_t *th = &sb->threads[t];
+        int64_t start = th->request_start_ms;
+        if (start == 0 || now_ms - start < conf.harakiri * 1000)
+            continue;
+        char line[CRL_SCOREBOARD_REQLINE];
+        memcpy(line, th->request_line, sizeof(line));
+        line[sizeof(line) - 1] = '\0';
+        crl_log(CRL_LOG_ERR, 0, "HARAKIRI: worker %u (pid %d) thread %u has been serving '%s' "
+                "for %lld s (harakiri = %ld); killing it", p->id, (int)p->pid, t, line,
+                (long long)((now_ms - start) / 1000), conf.harakiri);
+        if (conf.harakiri_verbose)
+            kill(p->pid, SIGUSR2); /* the Python plugin dumps every thread's stack */
+        p->harakiri = 1;
+        if (conf.harakiri_graceful_timeout > 0) {
+            kill(p->pid, SIGTERM);
+            p->kill_at = now() + conf.harakiri_graceful_timeout;
+        } else {
+            p->kill_at = now() + (conf.harakiri_verbose ? 1 : 0);
+        }
+        return;
     }
 }
 
@@ -829,7 +850,11 @@ int crl_master_run(void)
     master_signals();
     crl__server_set_master(getpid(), (unsigned)conf.processes, crl_worker_threads());
     wslots = calloc((size_t)conf.processes + 1, sizeof(*wslots));
-    if (wslots == NULL || crl_scoreboard_init(MAX_PROCS) != CRL_OK || prepare() != CRL_OK) {
+    nthreads = crl_worker_threads();
+    scoreboard_slots = (size_t)conf.processes * 8 + 8 < MAX_PROCS ? (size_t)conf.processes * 8 + 8
+                                                                   : MAX_PROCS;
+    if (wslots == NULL || crl_scoreboard_init((unsigned)scoreboard_slots) != CRL_OK ||
+        prepare() != CRL_OK) {
         cleanup();
         return 1;
     }

@@ -56,7 +56,7 @@ enum {
     APP_DATE = 1u << 4,     /* Date */
 };
 
-static crl_http_header_t http_headers[MAX_HTTP_HEADERS];
+static __thread crl_http_header_t http_headers[MAX_HTTP_HEADERS]; /* per request thread */
 
 int crl_conn_init(crl_conn_t *c, size_t buffer_size, int timeout_ms)
 {
@@ -238,8 +238,8 @@ static void head_append(crl_conn_t *c, const void *p, size_t n)
 
 static const char *http_date(void)
 {
-    static char buf[40];
-    static time_t last;
+    static __thread char buf[40];
+    static __thread time_t last;
     time_t now = time(NULL);
     if (now != last) {
         struct tm tm;

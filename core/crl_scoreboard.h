@@ -15,12 +15,18 @@
 
 #define CRL_SCOREBOARD_REQLINE 128
 
+#define CRL_SCOREBOARD_THREADS 256
+
+/* One request thread of a worker. */
+typedef struct {
+    volatile int64_t request_start_ms;  /* CLOCK_MONOTONIC ms; 0: idle */
+    char request_line[CRL_SCOREBOARD_REQLINE]; /* "GET /path" of the current request */
+} crl_scoreboard_thread_t;
+
 typedef struct {
     volatile pid_t pid;
-    volatile int64_t request_start_ms;  /* CLOCK_MONOTONIC ms; 0: idle */
     volatile uint64_t requests;         /* served since spawn */
-    volatile uint64_t rss_kb;           /* after the last request (reload-on-rss) */
-    char request_line[CRL_SCOREBOARD_REQLINE]; /* "GET /path" of the current request */
+    crl_scoreboard_thread_t threads[CRL_SCOREBOARD_THREADS];
 } crl_scoreboard_slot_t;
 
 /* Map slots 1..nworkers (index 0 unused). CRL_OK or CRL_ERROR (logged). */

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -121,8 +122,6 @@ static int statm_fd = -1;
 static uint64_t rss_kb(void)
 {
     char buf[128];
-    if (statm_fd < 0)
-        statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     ssize_t n = statm_fd >= 0 ? pread(statm_fd, buf, sizeof(buf) - 1, 0) : -1;
     if (n <= 0)
         return 0;
@@ -144,8 +143,9 @@ int crl_worker_options_register(void)
 }
 
 static volatile sig_atomic_t stopping;
-static int recycle;      /* max-requests reached: finish and exit */
-static uint64_t served;  /* requests served by this worker */
+static volatile int recycle; /* max-requests and co. reached: finish and exit */
+static uint64_t served;      /* requests served by this worker (atomic) */
+static int ctl_fd = -1;      /* the worker's end of the control socket */
 static int sigpipe_fds[2] = { -1, -1 };
 
 static void on_term(int signo)
@@ -206,8 +206,8 @@ static void clean_copy(char *dst, size_t cap, crl_str_t s)
 
 static const char *log_time(void)
 {
-    static char buf[32];
-    static time_t last;
+    static __thread char buf[32];
+    static __thread time_t last;
     time_t now = time(NULL);
     if (now != last) {
         struct tm tm;
@@ -257,9 +257,10 @@ static void log_request(crl_conn_t *c, unsigned id, unsigned long long nreq,
         crl_log_raw(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
-/* Record the request in the scoreboard so the master can enforce harakiri
- * and name the request it kills. */
-static void scoreboard_begin(crl_scoreboard_slot_t *sb, crl_conn_t *c, const struct timespec *t0)
+/* Record the request in the thread's scoreboard entry so the master can
+ * enforce harakiri and name the request it kills. */
+static void scoreboard_begin(crl_scoreboard_thread_t *th, crl_conn_t *c,
+                             const struct timespec *t0)
 {
     crl_str_t m = crl_request_var(&c->req, "REQUEST_METHOD");
     crl_str_t u = crl_request_var(&c->req, "REQUEST_URI");
@@ -267,21 +268,21 @@ static void scoreboard_begin(crl_scoreboard_slot_t *sb, crl_conn_t *c, const str
     size_t ul = u.len < CRL_SCOREBOARD_REQLINE - 18 ? u.len : CRL_SCOREBOARD_REQLINE - 18;
 
     if (ml)
-        memcpy(sb->request_line, m.data, ml);
-    sb->request_line[ml] = ' ';
+        memcpy(th->request_line, m.data, ml);
+    th->request_line[ml] = ' ';
     if (ul)
-        memcpy(sb->request_line + ml + 1, u.data, ul);
-    sb->request_line[ml + 1 + ul] = '\0';
-    sb->request_start_ms = (int64_t)t0->tv_sec * 1000 + t0->tv_nsec / 1000000;
+        memcpy(th->request_line + ml + 1, u.data, ul);
+    th->request_line[ml + 1 + ul] = '\0';
+    th->request_start_ms = (int64_t)t0->tv_sec * 1000 + t0->tv_nsec / 1000000;
 }
 
 /* ---- serving -------------------------------------------------------------- */
 
-/* An open HTTP client connection: registered in the worker's epoll from
+/* An open HTTP client connection: registered in its thread's epoll from
  * accept to close; between requests it waits on the idle list, costing no
  * worker time. (uwsgi connections carry one request and need no record.) */
 typedef struct client_s {
-    int kind;                  /* EV_CLIENT: first member, see ev_kind() */
+    int kind;                  /* EV_CLIENT: first member, like ev_tag_t */
     int fd;
     const crl_listener_t *listener;
     char peer[64], port[8];
@@ -299,48 +300,62 @@ typedef struct {
     unsigned index;
 } ev_tag_t;
 
+/* One request thread of the worker (the whole worker when threads = 1):
+ * its own epoll set (the listeners, with EPOLLEXCLUSIVE, so one connection
+ * wakes one thread of one worker), its own connections and buffers. */
+typedef struct {
+    crl_conn_t conn;
+    const crl_plugin_t *app;
+    unsigned id;               /* worker id */
+    unsigned tid;              /* thread index, 0 = the main thread */
+    crl_scoreboard_thread_t *th;
+    int epfd;
+    int draining;              /* stopped accepting; answer keep-alive with close */
+    client_t *idle_head, *idle_tail;
+    size_t nclients;
+    pthread_t thread;
+} wt_t;
+
 static ev_tag_t listener_tags[64];
 static ev_tag_t signal_tag = { EV_SIGNAL, 0 };
-static client_t *idle_head, *idle_tail;
-static size_t nclients;
-static int epfd = -1;
-static int draining; /* stop accepting; answer keep-alive clients with close */
+static crl_scoreboard_slot_t *scoreboard;
 
 #define MAX_CLIENTS 4096
 #define DRAIN_GRACE_MS 2000
 
-static void idle_remove(client_t *cl)
+static void idle_remove(wt_t *w, client_t *cl)
 {
     if (!cl->idle)
         return;
-    *(cl->prev ? &cl->prev->next : &idle_head) = cl->next;
-    *(cl->next ? &cl->next->prev : &idle_tail) = cl->prev;
+    *(cl->prev ? &cl->prev->next : &w->idle_head) = cl->next;
+    *(cl->next ? &cl->next->prev : &w->idle_tail) = cl->prev;
     cl->prev = cl->next = NULL;
     cl->idle = 0;
 }
 
-static void idle_append(client_t *cl)
+static void idle_append(wt_t *w, client_t *cl)
 {
-    cl->prev = idle_tail;
+    cl->prev = w->idle_tail;
     cl->next = NULL;
-    *(idle_tail ? &idle_tail->next : &idle_head) = cl;
-    idle_tail = cl;
+    *(w->idle_tail ? &w->idle_tail->next : &w->idle_head) = cl;
+    w->idle_tail = cl;
     cl->idle = 1;
 }
 
-static void client_free(client_t *cl)
+static void client_free(wt_t *w, client_t *cl)
 {
-    idle_remove(cl);
+    idle_remove(w, cl);
     if (cl->fd >= 0)
         close(cl->fd); /* also leaves the epoll set */
     free(cl->pending);
     free(cl);
-    nclients--;
+    w->nclients--;
 }
 
 /* Keep the connection for its next request; save a partial head. */
-static void client_park(client_t *cl, crl_conn_t *c, int64_t now)
+static void client_park(wt_t *w, client_t *cl, int64_t now)
 {
+    crl_conn_t *c = &w->conn;
     int had_partial = cl->npending > 0;
     free(cl->pending);
     cl->pending = NULL;
@@ -352,75 +367,76 @@ static void client_park(client_t *cl, crl_conn_t *c, int64_t now)
     /* A head must arrive whole within http-timeout of its first bytes: a
      * client trickling bytes does not push the deadline back. */
     if (cl->npending == 0)
-        cl->deadline_ms = now + (draining ? DRAIN_GRACE_MS : conf.keepalive_timeout * 1000);
+        cl->deadline_ms = now + (w->draining ? DRAIN_GRACE_MS : conf.keepalive_timeout * 1000);
     else if (!had_partial)
         cl->deadline_ms = now + conf.http_timeout * 1000;
     c->fd = -1;
-    idle_append(cl);
+    idle_append(w, cl);
 }
 
-static void serve_one(crl_conn_t *c, const crl_plugin_t *app, unsigned id,
-                      crl_scoreboard_slot_t *sb, const struct timespec *t0)
+static void serve_one(wt_t *w, const struct timespec *t0)
 {
-    c->req.worker_id = id;
-    if (draining)
+    crl_conn_t *c = &w->conn;
+
+    c->req.worker_id = w->id;
+    if (w->draining || conf.keepalive_timeout == 0)
         c->keepalive_ok = 0;
-    scoreboard_begin(sb, c, t0);
+    scoreboard_begin(w->th, c, t0);
     if (crl_static_enabled() && crl_static_serve(&c->req) == CRL_OK) {
-    } else if (app == NULL || app->app->handle(&c->req) != CRL_OK) {
+    } else if (w->app == NULL || w->app->app->handle(&c->req) != CRL_OK) {
         crl_response_error(&c->req, 500);
     }
     crl_response_finish(&c->req);
-    sb->request_start_ms = 0;
-    sb->requests = ++served;
+    w->th->request_start_ms = 0;
+    uint64_t n = __atomic_add_fetch(&served, 1, __ATOMIC_RELAXED);
+    scoreboard->requests = n;
     crl__server_count_request();
-    log_request(c, id, served, t0);
+    log_request(c, w->id, n, t0);
 }
 
 /* Serve every request the client has ready; park it or close it after. */
-static void client_run(client_t *cl, crl_conn_t *c, const crl_plugin_t *app, unsigned id,
-                       crl_scoreboard_slot_t *sb)
+static void client_run(wt_t *w, client_t *cl)
 {
+    crl_conn_t *c = &w->conn;
     struct timespec t0;
 
-    idle_remove(cl);
+    idle_remove(w, cl);
     crl_conn_start(c, cl->fd, cl->listener, cl->peer, cl->port, cl->pending, cl->npending);
     for (;;) {
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int rc = crl_conn_read_request(c, 1);
         if (rc == CRL_AGAIN) {
-            client_park(cl, c, crl_scoreboard_now_ms());
+            client_park(w, cl, crl_scoreboard_now_ms());
             return;
         }
         if (rc != CRL_OK)
             break;
-        serve_one(c, app, id, sb, &t0);
+        serve_one(w, &t0);
         if (!crl_conn_next(c) || recycle)
             break;
         if (c->rlen == 0) {
             /* Nothing pipelined: wait in epoll rather than try a read. */
-            client_park(cl, c, crl_scoreboard_now_ms());
+            client_park(w, cl, crl_scoreboard_now_ms());
             return;
         }
     }
     crl_conn_close(c);
     cl->fd = -1;
-    client_free(cl);
+    client_free(w, cl);
 }
 
-static void client_accept(crl_listener_t *l, crl_conn_t *c, const crl_plugin_t *app, unsigned id,
-                          crl_scoreboard_slot_t *sb)
+static void client_accept(wt_t *w, crl_listener_t *l)
 {
     struct sockaddr_storage peer;
     socklen_t plen = sizeof(peer);
     int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE) {
-            if (idle_head)
-                client_free(idle_head); /* make room: the longest-idle client goes */
-            crl_log(CRL_LOG_WARN, errno, "worker %u: accept on %s", id, l->name);
+            if (w->idle_head)
+                client_free(w, w->idle_head); /* make room: the longest-idle client goes */
+            crl_log(CRL_LOG_WARN, errno, "worker %u: accept on %s", w->id, l->name);
         } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-            crl_log(CRL_LOG_ERR, errno, "worker %u: accept on %s", id, l->name);
+            crl_log(CRL_LOG_ERR, errno, "worker %u: accept on %s", w->id, l->name);
         }
         return;
     }
@@ -429,11 +445,11 @@ static void client_accept(crl_listener_t *l, crl_conn_t *c, const crl_plugin_t *
         char host[64], port[8];
         struct timespec t0;
         crl_conn_peer_text((struct sockaddr *)&peer, host, sizeof(host), port, sizeof(port));
-        crl_conn_start(c, fd, l, host, port, NULL, 0);
+        crl_conn_start(&w->conn, fd, l, host, port, NULL, 0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (crl_conn_read_request(c, 0) == CRL_OK)
-            serve_one(c, app, id, sb, &t0);
-        crl_conn_close(c);
+        if (crl_conn_read_request(&w->conn, 0) == CRL_OK)
+            serve_one(w, &t0);
+        crl_conn_close(&w->conn);
         return;
     }
     client_t *cl = calloc(1, sizeof(*cl));
@@ -446,23 +462,23 @@ static void client_accept(crl_listener_t *l, crl_conn_t *c, const crl_plugin_t *
     cl->listener = l;
     crl_conn_peer_text((struct sockaddr *)&peer, cl->peer, sizeof(cl->peer), cl->port,
                        sizeof(cl->port));
-    nclients++;
-    if (nclients > MAX_CLIENTS && idle_head)
-        client_free(idle_head);
+    w->nclients++;
+    if (w->nclients > MAX_CLIENTS && w->idle_head)
+        client_free(w, w->idle_head);
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = cl };
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_ctl", id);
-        client_free(cl);
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_ctl", w->id);
+        client_free(w, cl);
         return;
     }
-    client_run(cl, c, app, id, sb);
+    client_run(w, cl);
 }
 
 /* Close idle clients whose time is up; a partial head gets a 408. */
-static void sweep_idle(crl_conn_t *c, int64_t now)
+static void sweep_idle(wt_t *w, int64_t now)
 {
     client_t *next;
-    for (client_t *cl = idle_head; cl; cl = next) {
+    for (client_t *cl = w->idle_head; cl; cl = next) {
         next = cl->next;
         if (cl->deadline_ms > now)
             continue;
@@ -475,9 +491,8 @@ static void sweep_idle(crl_conn_t *c, int64_t now)
                 /* the client is gone anyway */
             }
         }
-        client_free(cl);
+        client_free(w, cl);
     }
-    (void)c;
 }
 
 static int setup_epoll(void)
@@ -486,8 +501,8 @@ static int setup_epoll(void)
     if (ep < 0)
         return -1;
     for (size_t i = 0; i < crl_socket_count() && i < 64; i++) {
-        listener_tags[i] = (ev_tag_t){ EV_LISTENER, (unsigned)i };
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listener_tags[i] };
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+                                  .data.ptr = &listener_tags[i] };
         if (epoll_ctl(ep, EPOLL_CTL_ADD, crl_socket_at(i)->fd, &ev) != 0)
             return -1;
     }
@@ -497,15 +512,17 @@ static int setup_epoll(void)
     return ep;
 }
 
-/* Stop taking connections: leave the listeners, give idle keep-alive
- * clients a short grace to send a last request (answered with close). */
-static void start_draining(void)
+/* Stop taking connections: leave the listeners (and the signal pipe, which
+ * stays readable), give idle keep-alive clients a short grace to send a last
+ * request (answered with close). */
+static void start_draining(wt_t *w)
 {
     int64_t limit = crl_scoreboard_now_ms() + DRAIN_GRACE_MS;
-    draining = 1;
+    w->draining = 1;
     for (size_t i = 0; i < crl_socket_count(); i++)
-        epoll_ctl(epfd, EPOLL_CTL_DEL, crl_socket_at(i)->fd, NULL);
-    for (client_t *cl = idle_head; cl; cl = cl->next)
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, crl_socket_at(i)->fd, NULL);
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, sigpipe_fds[0], NULL);
+    for (client_t *cl = w->idle_head; cl; cl = cl->next)
         if (cl->deadline_ms > limit)
             cl->deadline_ms = limit;
 }
@@ -571,51 +588,107 @@ static int should_recycle(unsigned id, uint64_t nreq, int64_t started_ms)
     return 0;
 }
 
-void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
+/* The event loop of one request thread; the main thread (tid 0) also
+ * decides recycling and tells the master. */
+static void *worker_loop(void *arg)
 {
+    wt_t *w = arg;
     int64_t started = crl_scoreboard_now_ms();
-    crl__server_set_worker(id);
-    crl_scoreboard_slot_t *sb = crl_scoreboard_slot(slot);
-    const crl_plugin_t *app = crl_plugin_app();
-    crl_conn_t conn;
 
-    worker_init(id, ctl, lazy, getppid());
-    if (crl_conn_init(&conn, (size_t)conf.buffer_size, (int)conf.socket_timeout * 1000) != CRL_OK)
-        _exit(1);
-    epfd = setup_epoll();
-    if (epfd < 0) {
-        crl_log(CRL_LOG_ERR, errno, "worker %u: epoll", id);
-        _exit(1);
-    }
-    send_msg(ctl, id, CRL_MSG_READY);
-
-    while (!draining || nclients > 0) {
+    while (!w->draining || w->nclients > 0) {
         struct epoll_event evs[16];
-        int wait_ms = idle_head || conf.max_worker_lifetime > 0 || conf.min_worker_lifetime > 0
-                          ? 1000 : -1;
-        int n = epoll_wait(epfd, evs, 16, wait_ms);
+        int lifetime = w->tid == 0 && (conf.max_worker_lifetime > 0 || conf.min_worker_lifetime > 0);
+        int n = epoll_wait(w->epfd, evs, 16, w->idle_head || lifetime ? 1000 : -1);
         if (n < 0 && errno != EINTR) {
-            crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_wait", id);
+            crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_wait", w->id);
             break;
         }
         /* Connections we were woken for are accepted even if a stop arrived
-         * meanwhile: with EPOLLEXCLUSIVE no other worker was woken for them. */
+         * meanwhile: with EPOLLEXCLUSIVE nobody else was woken for them. */
         for (int i = 0; i < n; i++) {
             ev_tag_t *tag = evs[i].data.ptr;
-            if (tag->kind == EV_LISTENER && !draining)
-                client_accept(crl_socket_at(tag->index), &conn, app, id, sb);
+            if (tag->kind == EV_LISTENER && !w->draining)
+                client_accept(w, crl_socket_at(tag->index));
             else if (tag->kind == EV_CLIENT)
-                client_run((client_t *)tag, &conn, app, id, sb);
+                client_run(w, (client_t *)tag);
         }
-        if (!recycle && should_recycle(id, served, started)) {
-            send_msg(ctl, id, CRL_MSG_RECYCLE);
+        if (w->tid == 0 && !recycle && should_recycle(w->id, served, started)) {
+            send_msg(ctl_fd, w->id, CRL_MSG_RECYCLE);
             recycle = 1;
+            if (write(sigpipe_fds[1], "r", 1) < 0) {
+                /* the other threads are woken already */
+            }
         }
-        if ((stopping || recycle) && !draining)
-            start_draining();
-        if (idle_head)
-            sweep_idle(&conn, crl_scoreboard_now_ms());
+        if ((stopping || recycle) && !w->draining)
+            start_draining(w);
+        if (w->idle_head)
+            sweep_idle(w, crl_scoreboard_now_ms());
     }
+    return NULL;
+}
+
+static int start_thread(wt_t *w)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (conf.thread_stacksize > 0)
+        pthread_attr_setstacksize(&attr, (size_t)conf.thread_stacksize * 1024);
+    int rc = pthread_create(&w->thread, &attr, worker_loop, w);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        crl_log(CRL_LOG_ERR, rc, "worker %u: cannot start request thread %u", w->id, w->tid);
+    return rc == 0 ? CRL_OK : CRL_ERROR;
+}
+
+/* Threads the app plugin can take: `threads`, unless it cannot run
+ * handle() concurrently. */
+static unsigned effective_threads(const crl_plugin_t *app, unsigned id)
+{
+    if (conf.threads <= 1)
+        return 1;
+    if (app && !(app->flags & CRL_PLUGIN_THREADS)) {
+        if (id == 1)
+            crl_log(CRL_LOG_WARN, 0, "threads = %ld: the %s plugin cannot serve requests from "
+                    "several threads; each worker runs one", conf.threads, app->name);
+        return 1;
+    }
+    return (unsigned)conf.threads;
+}
+
+void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
+{
+    const crl_plugin_t *app = crl_plugin_app();
+
+    crl__server_set_worker(id);
+    scoreboard = crl_scoreboard_slot(slot);
+    if (conf.reload_on_rss > 0 || conf.memory_report)
+        statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    ctl_fd = ctl;
+    worker_init(id, ctl, lazy, getppid());
+    for (size_t i = 0; i < crl_socket_count() && i < 64; i++)
+        listener_tags[i] = (ev_tag_t){ EV_LISTENER, (unsigned)i };
+
+    unsigned nthr = effective_threads(app, id);
+    wt_t *ws = calloc(nthr, sizeof(*ws));
+    if (ws == NULL)
+        _exit(1);
+    for (unsigned t = 0; t < nthr; t++) {
+        wt_t *w = &ws[t];
+        *w = (wt_t){ .app = app, .id = id, .tid = t, .th = &scoreboard->threads[t] };
+        w->epfd = setup_epoll();
+        if (w->epfd < 0 ||
+            crl_conn_init(&w->conn, (size_t)conf.buffer_size, (int)conf.socket_timeout * 1000) !=
+                CRL_OK) {
+            crl_log(CRL_LOG_ERR, errno, "worker %u: cannot set up thread %u", id, t);
+            _exit(1);
+        }
+        if (t > 0 && start_thread(w) != CRL_OK)
+            _exit(1);
+    }
+    send_msg(ctl, id, CRL_MSG_READY);
+    worker_loop(&ws[0]);
+    for (unsigned t = 1; t < nthr; t++)
+        pthread_join(ws[t].thread, NULL);
     for (size_t i = 0; i < crl_plugin_count(); i++)
         if (crl_plugin_at(i)->exit_worker)
             crl_plugin_at(i)->exit_worker();

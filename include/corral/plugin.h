@@ -17,7 +17,7 @@
 #include <corral/request.h>
 #include <corral/result.h>
 
-#define CRL_PLUGIN_ABI 1
+#define CRL_PLUGIN_ABI 2
 #define CRL_PLUGIN_SYMBOL "crl_plugin"
 
 #if defined(__GNUC__)
@@ -77,6 +77,12 @@ typedef struct {
 
     const crl_app_ops_t *app;
     const crl_loader_ops_t *loader;
+
+    unsigned flags;              /* CRL_PLUGIN_* */
 } crl_plugin_t;
+
+/* The app plugin's handle() may run in several threads of one worker at
+ * once (the `threads` option); without it the core runs one thread. */
+#define CRL_PLUGIN_THREADS 1u
 
 #endif
