@@ -666,7 +666,8 @@ ssize_t crl_http_decode_chunked(crl_http_chunked_t *st, char *buf, size_t *len)
         return CRL_ERROR;
     if (st->state != CH_DONE)
         return CRL_AGAIN;
-    memmove(buf + dst, buf + src, n - src);
+    if (n > src)
+        memmove(buf + dst, buf + src, n - src);
     return (ssize_t)(n - src);
 }
 
