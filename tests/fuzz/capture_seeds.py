@@ -112,7 +112,8 @@ def main():
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""
-{"user root;" if os.geteuid() == 0 else ""} daemon off; worker_processes 1; pid {tmp}/nginx.pid; error_log {tmp}/error.log;
+{"user root;" if os.geteuid() == 0 else ""} daemon off; worker_processes 1;
+pid {tmp}/nginx.pid; error_log {tmp}/error.log;
 events {{ worker_connections 64; }}
 http {{
   access_log off; client_body_temp_path {tmp}/body; uwsgi_temp_path {tmp}/uwsgi;

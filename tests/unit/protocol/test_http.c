@@ -41,7 +41,8 @@ typedef struct {
     { name, RAW(raw), 0, 0, method, path, query, host, minor, flags, clen, nh }
 #define OK_N(name, raw, ret, method, path, query, host, minor, flags, clen, nh) \
     { name, RAW(raw), ret, 0, method, path, query, host, minor, flags, clen, nh }
-#define BAD(name, raw, status) { name, RAW(raw), CRL_ERROR, status, NULL, NULL, NULL, NULL, 0, 0, 0, 0 }
+#define BAD(name, raw, status) \
+    { name, RAW(raw), CRL_ERROR, status, NULL, NULL, NULL, NULL, 0, 0, 0, 0 }
 #define MORE(name, raw) { name, RAW(raw), CRL_AGAIN, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0 }
 
 #define GET11 "GET / HTTP/1.1\r\nHost: a\r\n"
@@ -400,7 +401,8 @@ Test(http_parse, max_headers)
     int n = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
 
     cr_expect_eq(crl_http_parse_request(in, (size_t)n, 0, MAX_HEAD, &r, 4), n, "4 of 4");
-    n = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n");
+    n = snprintf(in, sizeof(in),
+                 "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n");
     cr_expect_eq(crl_http_parse_request(in, (size_t)n, 0, MAX_HEAD, &r, 4), CRL_ERROR);
     cr_expect_eq(r.status, 431);
     cr_expect_eq(r.nheaders, 4, "the array was filled, not overrun");
