@@ -7,6 +7,17 @@
  * Address syntax is uWSGI's: anything without ':' is a unix path ("8000"
  * alone is a file named 8000, as in uWSGI), "@name" is an abstract unix
  * socket, ":port" binds every IPv4 interface, "[::1]:port" IPv6.
+ *
+ * Exposure of the uwsgi protocol: whoever can connect to a uwsgi socket
+ * chooses every CGI variable the app sees (REMOTE_ADDR, HTTP_HOST,
+ * HTTPS, ...), so a TCP uwsgi socket accepts only the peers listed in
+ * uwsgi-allow-from, loopback (127.0.0.0/8, ::1) when the option is unset,
+ * everyone with "*". The rules are parsed once in the master before the
+ * workers fork; a worker checks each accepted peer against them with a few
+ * integer compares (crl_socket_peer_allowed). Unix sockets are guarded by
+ * their file mode and always allowed; http sockets are for clients and are
+ * never filtered. Binding a TCP uwsgi socket to a non-loopback address logs
+ * a warning that says how to let a remote web server in.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +26,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -22,6 +34,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <corral/log.h>
@@ -31,6 +44,8 @@
 #include "crl_socket.h"
 
 #define MAX_LISTENERS 64
+#define MAX_ALLOW_RULES 64
+#define REFUSAL_LOG_INTERVAL 10 /* seconds between two refusal log lines */
 
 typedef struct {
     crl_list_t socket;      /* protocol given by `protocol` (uwsgi default) */
@@ -41,6 +56,7 @@ typedef struct {
     unsigned chmod_socket;
     char *chown_socket;
     long listen;
+    crl_list_t uwsgi_allow_from;
 } crl_socket_conf_t;
 
 static crl_socket_conf_t conf;
@@ -71,7 +87,27 @@ static const crl_option_t options[] = {
     { .name = "listen", .short_name = 'l', .type = CRL_OPT_INT,
       .offset = offsetof(crl_socket_conf_t, listen), .def = "1024", .min = 1, .max = 65535,
       .help = "listen() backlog of every socket" },
+    { .name = "uwsgi-allow-from", .type = CRL_OPT_LIST,
+      .offset = offsetof(crl_socket_conf_t, uwsgi_allow_from),
+      .help = "peers a TCP uwsgi socket accepts: addresses or CIDRs (10.0.0.5, 10.0.0.0/24, "
+              "fd00::/8), blank- or comma-separated, repeatable; * allows every peer. "
+              "Default: loopback only" },
 };
+
+/* One uwsgi-allow-from entry: the first `bits` bits of addr. IPv4 rules
+ * hold the address in addr[0..4). */
+typedef struct {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned bits;
+    uint8_t addr[16];
+} allow_rule_t;
+
+static allow_rule_t allow_rules[MAX_ALLOW_RULES];
+static size_t nallow_rules;
+static int allow_any;        /* "*" was given */
+static int allow_configured; /* uwsgi-allow-from was given at all */
+static int64_t last_refusal_log;
+static uint64_t refusals_unlogged;
 
 static crl_listener_t listeners[MAX_LISTENERS];
 static size_t nlisteners;
@@ -233,6 +269,202 @@ static void describe(crl_listener_t *l, const struct sockaddr_storage *ss)
     }
 }
 
+/* ---- uwsgi-allow-from ---------------------------------------------------- */
+
+/* Parse "10.0.0.5", "10.0.0.0/24", "::1", "[fd00::]/8" into r. */
+static int parse_rule(const char *text, allow_rule_t *r, char *err, size_t errlen)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *slash = strchr(text, '/');
+    size_t hlen = slash ? (size_t)(slash - text) : strlen(text);
+    const char *h = text;
+    long bits = -1;
+
+    if (hlen >= 2 && text[0] == '[' && text[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= sizeof(host))
+        goto bad;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    memset(r, 0, sizeof(*r));
+    if (inet_pton(AF_INET, host, r->addr) == 1)
+        r->family = AF_INET;
+    else if (inet_pton(AF_INET6, host, r->addr) == 1)
+        r->family = AF_INET6;
+    else
+        goto bad;
+    long max = r->family == AF_INET ? 32 : 128;
+    if (slash) {
+        char *end;
+        bits = strtol(slash + 1, &end, 10);
+        if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || bits > max)
+            goto bad;
+    }
+    r->bits = (unsigned)(bits < 0 ? max : bits);
+    return CRL_OK;
+
+bad:
+    snprintf(err, errlen, "'%s' is not an IP address or CIDR (10.0.0.5, 10.0.0.0/24, fd00::/8, "
+             "or * for every peer)", text);
+    return CRL_ERROR;
+}
+
+static int add_rule(const char *text, const crl_list_item_t *it)
+{
+    char err[256];
+
+    if (strcmp(text, "*") == 0) {
+        allow_any = 1;
+        return CRL_OK;
+    }
+    if (nallow_rules == MAX_ALLOW_RULES) {
+        crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s:%u: more than %d entries (use CIDRs)",
+                it->file, it->line, MAX_ALLOW_RULES);
+        return CRL_ERROR;
+    }
+    if (parse_rule(text, &allow_rules[nallow_rules], err, sizeof(err)) != CRL_OK) {
+        crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s:%u: %s", it->file, it->line, err);
+        return CRL_ERROR;
+    }
+    nallow_rules++;
+    return CRL_OK;
+}
+
+int crl_socket_allow_load(void)
+{
+    static const char *const loopback[] = { "127.0.0.0/8", "::1" };
+    static const crl_list_item_t builtin = { .value = NULL, .file = "default", .line = 0 };
+    char buf[1024];
+
+    nallow_rules = 0;
+    allow_any = 0;
+    allow_configured = conf.uwsgi_allow_from.n > 0;
+    for (size_t i = 0; i < conf.uwsgi_allow_from.n; i++) {
+        const crl_list_item_t *it = &conf.uwsgi_allow_from.items[i];
+        size_t ntok = 0;
+        snprintf(buf, sizeof(buf), "%s", it->value);
+        for (char *save = NULL, *tok = strtok_r(buf, " \t,", &save); tok;
+             tok = strtok_r(NULL, " \t,", &save), ntok++)
+            if (add_rule(tok, it) != CRL_OK)
+                return CRL_ERROR;
+        if (ntok == 0) {
+            crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s:%u: empty; give addresses or CIDRs, "
+                    "or * for every peer", it->file, it->line);
+            return CRL_ERROR;
+        }
+    }
+    for (size_t i = 0; !allow_configured && i < 2; i++)
+        if (add_rule(loopback[i], &builtin) != CRL_OK)
+            return CRL_ERROR;
+    return CRL_OK;
+}
+
+static int rule_match(const allow_rule_t *r, int family, const uint8_t *a)
+{
+    unsigned full = r->bits / 8, rest = r->bits % 8;
+
+    if (r->family != family || memcmp(r->addr, a, full) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+    return (r->addr[full] & mask) == (a[full] & mask);
+}
+
+/* The family and address bytes of a TCP peer; an IPv4-mapped IPv6 peer
+ * (::ffff:10.0.0.5) is matched as the IPv4 address it is. */
+static int peer_bytes(const struct sockaddr *peer, const uint8_t **a)
+{
+    if (peer->sa_family == AF_INET) {
+        *a = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_addr;
+        return AF_INET;
+    }
+    const struct in6_addr *in6 = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(in6)) {
+        *a = in6->s6_addr + 12;
+        return AF_INET;
+    }
+    *a = in6->s6_addr;
+    return AF_INET6;
+}
+
+/* At most one line per REFUSAL_LOG_INTERVAL per process, so that a port
+ * scan cannot flood the log; the line counts the refusals it stands for. */
+static void log_refusal(const crl_listener_t *l, const struct sockaddr *peer)
+{
+    int64_t now = (int64_t)time(NULL);
+    int64_t last = __atomic_load_n(&last_refusal_log, __ATOMIC_RELAXED);
+
+    if (now - last < REFUSAL_LOG_INTERVAL ||
+        !__atomic_compare_exchange_n(&last_refusal_log, &last, now, 0, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED)) {
+        __atomic_add_fetch(&refusals_unlogged, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    uint64_t more = __atomic_exchange_n(&refusals_unlogged, 0, __ATOMIC_RELAXED);
+    char host[INET6_ADDRSTRLEN] = "?";
+    const void *a = peer->sa_family == AF_INET
+                        ? (const void *)&((const struct sockaddr_in *)peer)->sin_addr
+                        : (const void *)&((const struct sockaddr_in6 *)peer)->sin6_addr;
+    char tally[64] = "";
+    inet_ntop(peer->sa_family, a, host, sizeof(host));
+    if (more)
+        snprintf(tally, sizeof(tally), "; %llu more refused since the last such line",
+                 (unsigned long long)more);
+    crl_log(CRL_LOG_WARN, 0,
+            "refused a uwsgi connection from %s on %s: the peer is not in uwsgi-allow-from "
+            "(%s)%s", host, l->name, allow_configured ? "as configured" : "default: loopback only",
+            tally);
+}
+
+int crl_socket_peer_allowed(const crl_listener_t *l, const struct sockaddr *peer)
+{
+    const uint8_t *a;
+
+    if (l->proto != CRL_PROTO_UWSGI || allow_any ||
+        (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
+        return 1;
+    int family = peer_bytes(peer, &a);
+    for (size_t i = 0; i < nallow_rules; i++)
+        if (rule_match(&allow_rules[i], family, a))
+            return 1;
+    log_refusal(l, peer);
+    return 0;
+}
+
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    const struct in6_addr *in6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(in6) || (IN6_IS_ADDR_V4MAPPED(in6) && in6->s6_addr[12] == 127);
+}
+
+/* A TCP uwsgi socket reachable from other hosts: say who may use it. */
+static void warn_exposure(const crl_listener_t *l, const struct sockaddr_storage *ss)
+{
+    if (l->proto != CRL_PROTO_UWSGI || ss->ss_family == AF_UNIX || is_loopback(ss))
+        return;
+    if (allow_any)
+        crl_log(CRL_LOG_WARN, 0,
+                "uwsgi socket %s is bound to a non-loopback address and uwsgi-allow-from = * "
+                "accepts every peer: anyone who reaches it sets every CGI variable the app sees "
+                "(REMOTE_ADDR, HTTP_HOST, HTTPS, ...); list the web server's address instead, "
+                "or firewall the port", l->name);
+    else if (!allow_configured)
+        crl_log(CRL_LOG_WARN, 0,
+                "uwsgi socket %s is bound to a non-loopback address but accepts only loopback "
+                "peers (127.0.0.0/8, ::1): a web server on another host needs "
+                "uwsgi-allow-from = <its address or network>, e.g. uwsgi-allow-from = 10.0.0.5; "
+                "a web server on this host is better served by a unix socket or 127.0.0.1",
+                l->name);
+    else
+        crl_log(CRL_LOG_INFO, 0, "uwsgi socket %s accepts only the peers in uwsgi-allow-from",
+                l->name);
+}
+
 static void warn_somaxconn(void)
 {
     FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
@@ -300,6 +532,7 @@ static int open_one(const crl_list_item_t *it, crl_proto_t proto)
     nlisteners++;
     crl_log(CRL_LOG_INFO, 0, "%s socket bound to %s (fd %d)",
             proto == CRL_PROTO_HTTP ? "http" : "uwsgi", it->value, fd);
+    warn_exposure(l, &ss);
     return CRL_OK;
 
 fail:
@@ -333,6 +566,8 @@ int crl_socket_open_all(void)
         crl_log(CRL_LOG_ERR, 0, "protocol '%s' is not supported (uwsgi or http)", conf.protocol);
         return CRL_ERROR;
     }
+    if (crl_socket_allow_load() != CRL_OK)
+        return CRL_ERROR;
     warn_somaxconn();
     if (open_list(&conf.socket, def) != CRL_OK ||
         open_list(&conf.uwsgi_socket, CRL_PROTO_UWSGI) != CRL_OK ||

@@ -1,7 +1,8 @@
 /*
  * Listening sockets: parse uWSGI socket addresses, bind them in the master
  * (before privileges are dropped), apply chmod-socket / chown-socket, and
- * remove the unix socket files Corral created (vacuum).
+ * remove the unix socket files Corral created (vacuum); decide which peers
+ * a TCP uwsgi socket serves (uwsgi-allow-from).
  */
 #ifndef CRL_SOCKET_H
 #define CRL_SOCKET_H
@@ -33,6 +34,21 @@ int crl_socket_open_all(void);
 
 size_t crl_socket_count(void);
 crl_listener_t *crl_socket_at(size_t i);
+
+/* Whether a worker may serve the connection it accepted from `peer` on
+ * `l`: 1 to serve it, 0 to close it unanswered. Only TCP uwsgi listeners
+ * filter, by uwsgi-allow-from (loopback when unset, every peer with "*");
+ * http listeners and unix sockets always return 1. A few integer compares,
+ * no allocation, no syscall; safe in request threads. A refusal is logged
+ * as a warning, at most one line per 10 s per process (the line counts the
+ * refusals it stands for). */
+int crl_socket_peer_allowed(const crl_listener_t *l, const struct sockaddr *peer);
+
+/* Parse uwsgi-allow-from into the rules crl_socket_peer_allowed checks
+ * (crl_socket_open_all calls it in the master, before workers fork).
+ * Returns CRL_OK, or CRL_ERROR after logging the entry, file and line.
+ * Exposed for unit tests. */
+int crl_socket_allow_load(void);
 
 /* Unlink the unix socket files this process created. */
 void crl_socket_vacuum(void);
