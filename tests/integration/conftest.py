@@ -378,8 +378,13 @@ class Server:
 
     def wait_workers(self, n=None, timeout=START_TIMEOUT):
         n = self.processes if n is None else n
-        return wait_for(lambda: len(self.workers()) >= n and self.workers(),
-                        timeout, "%d workers of %d" % (n, self.pid))
+
+        def ready():
+            if not self.running():
+                pytest.fail("%s exited with %s; log:\n%s"
+                            % (CORRAL_BIN, self.proc.returncode, self.log()))
+            return len(self.workers()) >= n and self.workers()
+        return wait_for(ready, timeout, "%d workers of %d" % (n, self.pid))
 
     def wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT
@@ -482,8 +487,10 @@ class Server:
                 return
             if self.running() and (self.http or self.uwsgi):
                 self.check_fds()
+            was_running = self.running()
             rc = self.stop()
-            assert rc == 0, "master exited %s after SIGTERM; log:\n%s" % (rc, self.log())
+            assert rc == 0, "master exited %s %s; log:\n%s" % (
+                rc, "after SIGTERM" if was_running else "on its own", self.log())
             leftover = group_members(self.pgid) + \
                 [p for p in self.seen_workers if alive(p)]
             wait_for(lambda: not [p for p in leftover if alive(p)], 5,

@@ -1,0 +1,775 @@
+"""The process lifecycle seen from outside (issue 4): harakiri, recycling by
+max-requests, graceful and chain reloads under load, touch-reload, the
+master FIFO, shutdown signals, daemonize and pidfiles, uid/gid, vacuum,
+the respawn throttle, bad input and process titles.
+
+Every test starts the real binary (the `corral` fixture of conftest.py) and
+asserts what an operator sees: response bytes, worker pids from /proc,
+files left on disk, log lines. Nothing sleeps blindly: waits poll with a
+deadline (wait_for); the few fixed pauses only let a request reach a worker.
+"""
+import os
+import pwd
+import grp
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import conftest
+from conftest import (HELLO_DIR, IS_UWSGI, Nginx, alive, children, exchange,
+                      hello_ini, http_request, run, uwsgi_packet, uwsgi_vars,
+                      wait_for)
+
+APPS = Path(__file__).resolve().parent / "apps"
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+def raw_get(addr, path, timeout=20):
+    """GET over HTTP/1.1 with Connection: close; returns the raw bytes (b""
+    when the server closed or reset the connection without an answer)."""
+    req = ("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+           % path).encode()
+    return exchange(addr, req, timeout=timeout)
+
+
+def status_of(raw):
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", raw)
+    return int(m.group(1)) if m else None
+
+
+def fifo_send(path, letters):
+    """Write commands to the master FIFO (the master holds its read end)."""
+    fd = os.open(str(path), os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        os.write(fd, letters.encode())
+    finally:
+        os.close(fd)
+
+
+def wait_replaced(server, old, n, timeout=20):
+    """Wait until exactly n workers run and none of them is in `old`."""
+    old = set(old)
+
+    def done():
+        now = set(server.workers())
+        return len(now) == n and not (now & old) and now
+    return wait_for(done, timeout, "workers %r to be replaced by %d new ones"
+                    % (sorted(old), n))
+
+
+def proc_status(pid):
+    fields = {}
+    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.split()
+    return fields
+
+
+def cmdline(pid):
+    return Path("/proc/%d/cmdline" % pid).read_bytes()
+
+
+class Load:
+    """A bounded client loop: `threads` threads send GET `path` one after
+    the other (new connection each) until stop(); every answer that is not
+    a 200 with the expected body, and every socket error, is a failure."""
+
+    def __init__(self, get, threads=4, path="/", body=b"Hello, World!"):
+        self.get = get
+        self.path = path
+        self.body = body
+        self.ok = 0
+        self.failures = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._loop, daemon=True)
+                         for _ in range(threads)]
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                r = self.get(self.path)
+                good = r.status == 200 and (self.body is None or r.body == self.body)
+                outcome = None if good else r
+            except Exception as e:          # reported by the test
+                outcome = e
+            with self._lock:
+                if outcome is None:
+                    self.ok += 1
+                else:
+                    self.failures.append(outcome)
+
+    def __enter__(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+
+
+WRK_SOCKET_ERRORS = re.compile(
+    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+
+
+class Wrk:
+    """wrk with 64 connections until stop(); stop() returns (requests,
+    socket errors, non-2xx) from its summary."""
+
+    def __init__(self, url, connections=64, seconds=60):
+        if shutil.which("wrk") is None:
+            pytest.skip("wrk is not installed")
+        self.proc = subprocess.Popen(
+            ["wrk", "-t2", "-c%d" % connections, "-d%ds" % seconds, "--timeout", "10s", url],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)   # wrk prints its summary on SIGINT
+        try:
+            out, _ = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+            pytest.fail("wrk did not stop: %s" % out)
+        m = re.search(r"(\d+) requests in", out)
+        assert m, "no wrk summary:\n%s" % out
+        errors = WRK_SOCKET_ERRORS.search(out)
+        socket_errors = sum(int(x) for x in errors.groups()) if errors else 0
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        return int(m.group(1)), socket_errors, int(non2xx.group(1)) if non2xx else 0, out
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+@pytest.fixture
+def big_nginx(tmp_path, monkeypatch):
+    """conftest's nginx in front of TMP/corral.sock, with room for 64 client
+    connections plus their 64 upstream connections (the shared fixture's
+    128 worker_connections is exactly used up by them)."""
+    monkeypatch.setattr(conftest, "NGINX_CONF", conftest.NGINX_CONF.replace(
+        "worker_connections 128;", "worker_connections 1024;"))
+    static = tmp_path / "static"
+    static.mkdir()
+    n = Nginx(tmp_path, str(tmp_path / "corral.sock"), static)
+    yield n
+    n.stop()
+
+
+def user_ids(user, group):
+    try:
+        return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
+    except KeyError:
+        pytest.skip("no user %s or group %s on this system" % (user, group))
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching uid/gid needs root")
+
+
+# --------------------------------------------------------------------------
+# harakiri
+
+def test_harakiri_kills_stuck_request_and_next_request_succeeds(corral):
+    server = corral.start(hello_ini(corral, processes=1, extra="harakiri = 2\n"))
+    server.expect_log(r"HARAKIRI", r"killed by signal 9")
+    [old] = server.workers()
+    t0 = time.monotonic()
+    raw = raw_get(server.http[0], "/sleep?8")
+    elapsed = time.monotonic() - t0
+    assert status_of(raw) in (None, 500, 502, 503, 504), raw[:200]
+    assert elapsed < 2 + 2, "the stuck request lasted %.1f s with harakiri = 2" % elapsed
+    server.wait_log(r"HARAKIRI: worker 1 \(pid %d\) has been serving 'GET /sleep\?8' "
+                    r"for [23] s" % old)
+    [new] = wait_replaced(server, [old], 1)
+    r = server.get("/pid")
+    assert r.status == 200 and int(r.body) == new != old
+
+
+def test_harakiri_behind_nginx_gives_502(corral, nginx):
+    server = corral.start(hello_ini(corral, processes=2, http=False, uwsgi=True,
+                                    extra="harakiri = 2\nchmod-socket = 666\n"))
+    server.expect_log(r"HARAKIRI", r"killed by signal 9")
+    old = set(server.workers())
+    t0 = time.monotonic()
+    r = nginx.get("/sleep?8", timeout=20)
+    elapsed = time.monotonic() - t0
+    assert r.status == 502, r
+    assert elapsed < 2 + 2, "nginx waited %.1f s for a request past harakiri = 2" % elapsed
+    line = server.wait_log(r"HARAKIRI: worker (\d) \(pid (\d+)\) has been serving "
+                           r"'GET /sleep\?8'")
+    victim = int(line.group(2))
+    assert victim in old
+    wait_for(lambda: len(server.workers()) == 2 and victim not in server.workers(), 15,
+             "the replacement of worker pid %d" % victim)
+    for _ in range(4):
+        assert nginx.get("/").body == b"Hello, World!"
+
+
+@pytest.mark.corral_only      # uWSGI's harakiri-verbose prints no Python stack
+def test_harakiri_verbose_logs_the_python_stack(corral):
+    server = corral.start(hello_ini(corral, processes=1,
+                                    extra="harakiri = 2\nharakiri-verbose = true\n"))
+    server.expect_log(r"HARAKIRI", r"killed by signal 9")
+    [old] = server.workers()
+    t0 = time.monotonic()
+    raw = raw_get(server.http[0], "/sleep?9")
+    assert status_of(raw) != 200
+    assert time.monotonic() - t0 < 2 + 2 + 1     # verbose waits 1 s for the dump
+    server.wait_log(r"HARAKIRI: worker 1 \(pid %d\)" % old)
+    # faulthandler's dump: the view's frame names hello's app.py
+    server.wait_log(r'File "%s", line \d+ in application' % re.escape(str(HELLO_DIR / "app.py")))
+    wait_replaced(server, [old], 1)
+    assert server.get("/").body == b"Hello, World!"
+
+
+# --------------------------------------------------------------------------
+# recycling
+
+def test_max_requests_recycles_without_failing_a_request(corral):
+    server = corral.start(hello_ini(corral, processes=1, extra=(
+        "max-requests = 5\nmin-worker-lifetime = 0\n")))
+    first = server.workers()
+    pids = []
+    for i in range(12):
+        r = server.get("/pid")
+        assert r.status == 200, "request %d: %r" % (i + 1, r)
+        pids.append(int(r.body))
+    distinct = list(dict.fromkeys(pids))
+    assert len(distinct) >= 3, "pids after 12 requests with max-requests = 5: %r" % pids
+    assert distinct[0] in first
+    # each worker served at most 5 requests
+    assert max(pids.count(p) for p in distinct) <= 5, pids
+    assert len(re.findall(r"served 5 requests \(max-requests\); recycling", server.log())) >= 2
+    wait_for(lambda: len(server.workers()) == 1, 10, "a single worker again")
+
+
+@pytest.mark.corral_only
+def test_max_requests_waits_for_min_worker_lifetime(corral):
+    """uWSGI's min-worker-lifetime (default 10 s) also holds back
+    max-requests: a young worker is not recycled."""
+    server = corral.start(hello_ini(corral, processes=1, extra="max-requests = 2\n"))
+    pids = {int(server.get("/pid").body) for _ in range(8)}
+    assert len(pids) == 1, pids
+    assert "recycling" not in server.log()
+
+
+# --------------------------------------------------------------------------
+# reloads under load
+
+def _five_reloads(server, reload, processes):
+    generations = [set(server.workers())]
+    for _ in range(5):
+        reload()
+        generations.append(set(wait_replaced(server, generations[-1], processes, timeout=30)))
+    everything_before = set().union(*generations[:-1])
+    assert not (generations[-1] & everything_before)
+    return generations
+
+
+@pytest.mark.corral_only      # uWSGI 2.0 drops requests during a reload
+def test_five_sighup_reloads_under_wrk_load_on_http_socket(corral):
+    server = corral.start(hello_ini(corral, processes=2))
+    wrk = Wrk("http://127.0.0.1:%d/" % corral.port)
+    try:
+        server.wait_log(r"GET / => generated")          # wrk is running
+        _five_reloads(server, lambda: server.send(signal.SIGHUP), 2)
+        time.sleep(1)                                    # load on the last generation
+        requests, socket_errors, non2xx, out = wrk.stop()
+    finally:
+        wrk.kill()
+    assert requests > 200, out
+    assert socket_errors == 0, out
+    assert non2xx == 0, out
+    assert len(re.findall(r"graceful reload: starting new workers", server.log())) == 5
+
+
+@pytest.mark.corral_only
+def test_five_sighup_reloads_under_wrk_load_behind_nginx(corral, big_nginx):
+    server = corral.start(hello_ini(corral, processes=2, http=False, uwsgi=True,
+                                    extra="chmod-socket = 666\n"))
+    wrk = Wrk("http://127.0.0.1:%d/" % big_nginx.port)
+    try:
+        server.wait_log(r"GET / => generated")
+        _five_reloads(server, lambda: server.send(signal.SIGHUP), 2)
+        time.sleep(1)
+        requests, socket_errors, non2xx, out = wrk.stop()
+    finally:
+        wrk.kill()
+    assert requests > 200, out
+    assert socket_errors == 0, out
+    assert non2xx == 0, out
+    nginx_errors = (big_nginx.tmp / "nginx-error.log").read_text()
+    assert "[error]" not in nginx_errors, nginx_errors[-3000:]
+
+
+@pytest.mark.corral_only
+def test_five_sighup_reloads_under_client_loop(corral):
+    server = corral.start(hello_ini(corral, processes=2))
+    with Load(server.get, threads=6) as load:
+        wait_for(lambda: load.ok > 20, 15, "the client loop to get going")
+        _five_reloads(server, lambda: server.send(signal.SIGHUP), 2)
+        seen = load.ok
+        wait_for(lambda: load.ok > seen + 20, 15, "requests to the last generation")
+    assert not load.failures, load.failures[:5]
+    assert load.ok > 100
+
+
+@pytest.mark.corral_only
+def test_chain_reload_replaces_workers_one_at_a_time(corral, tmp_path):
+    fifo = tmp_path / "master.fifo"
+    processes = 4
+    server = corral.start(hello_ini(corral, processes=processes,
+                                    extra="master-fifo = %s\n" % fifo))
+    old = set(server.workers())
+    samples = []
+    with Load(server.get, threads=3) as load:
+        wait_for(lambda: load.ok > 10, 15, "the client loop to get going")
+        fifo_send(fifo, "c")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = set(server.workers())
+            samples.append(now)
+            if len(now) == processes and not (now & old):
+                break
+            time.sleep(0.005)
+        seen = load.ok
+        wait_for(lambda: load.ok > seen + 10, 15, "requests to the new workers")
+    final = samples[-1]
+    assert len(final) == processes and not (final & old), \
+        "chain reload did not replace %r; last sample %r" % (old, final)
+    new_seen = set()
+    for s in samples:
+        new_seen |= s - old
+        old_alive = s & old
+        old_gone = processes - len(old_alive)
+        # the workers of the old generation leave one by one, each after its
+        # replacement is up: never more than one new worker beyond the
+        # replacement of the one that is leaving
+        assert len(new_seen) - old_gone <= 2, \
+            "%d new workers started while only %d old ones left: not one at a time " \
+            "(sample %r, old %r)" % (len(new_seen), old_gone, s, old)
+        assert old_gone <= len(new_seen), "an old worker left before its replacement started"
+        assert len(s) >= processes - 1, "only %d workers alive during the chain reload" % len(s)
+    assert not load.failures, load.failures[:5]
+    server.wait_log(r"chain reload done")
+    # the new workers came up in worker order
+    spawned = re.findall(r"spawned worker (\d+) \(pid (\d+)\)", server.log())
+    new_order = [int(w) for w, p in spawned if int(p) in final]
+    assert new_order == list(range(1, processes + 1)), spawned
+
+
+# --------------------------------------------------------------------------
+# touch-reload
+
+def test_touch_reload_replaces_the_workers(corral, tmp_path):
+    touched = tmp_path / "reload.touch"
+    touched.write_text("")
+    server = corral.start(hello_ini(corral, processes=2, extra="touch-reload = %s\n" % touched))
+    old = server.workers()
+    later = time.time() + 2
+    os.utime(touched, (later, later))
+    new = wait_replaced(server, old, 2)
+    server.wait_log(r"%s was touched" % re.escape(str(touched)))
+    assert int(server.get("/pid").body) in new
+
+
+def test_touch_reload_on_a_missing_file_warns_and_creating_it_reloads(corral, tmp_path):
+    touched = tmp_path / "not-yet.touch"
+    server = corral.start(hello_ini(corral, processes=2, extra="touch-reload = %s\n" % touched))
+    ini = tmp_path / "app.ini"
+    if not IS_UWSGI:
+        line = ini.read_text().splitlines().index("touch-reload = %s" % touched) + 1
+        server.wait_log(r"^warning: %s:%d: %s does not exist yet"
+                        % (re.escape(str(ini)), line, re.escape(str(touched))))
+    assert server.get("/").body == b"Hello, World!"
+    old = server.workers()
+    time.sleep(1.2)                      # no reload while the file stays missing
+    assert sorted(server.workers()) == sorted(old)
+    touched.write_text("now")
+    new = wait_replaced(server, old, 2)
+    assert int(server.get("/pid").body) in new
+
+
+# --------------------------------------------------------------------------
+# master FIFO
+
+def test_fifo_r_reloads(corral, tmp_path):
+    fifo = tmp_path / "master.fifo"
+    server = corral.start(hello_ini(corral, processes=2, extra="master-fifo = %s\n" % fifo))
+    assert fifo.is_fifo()
+    old = server.workers()
+    fifo_send(fifo, "r")
+    new = wait_replaced(server, old, 2)
+    assert int(server.get("/pid").body) in new
+
+
+def test_fifo_q_stops_gracefully_with_status_0(corral, tmp_path):
+    fifo = tmp_path / "master.fifo"
+    server = corral.start(hello_ini(corral, processes=2, extra="master-fifo = %s\n" % fifo))
+    workers = server.workers()
+    fifo_send(fifo, "q")
+    server.proc.wait(15)
+    assert server.proc.returncode == 0, server.log()
+    wait_for(lambda: not [p for p in workers if alive(p)], 5, "the workers to exit")
+
+
+@pytest.mark.corral_only
+def test_fifo_unknown_letter_warns_and_keeps_serving(corral, tmp_path):
+    fifo = tmp_path / "master.fifo"
+    server = corral.start(hello_ini(corral, processes=2, extra="master-fifo = %s\n" % fifo))
+    old = sorted(server.workers())
+    fifo_send(fifo, "x")
+    server.wait_log(r"^warning: master fifo: unknown command 'x'")
+    assert server.running()
+    assert sorted(server.workers()) == old
+    assert server.get("/").body == b"Hello, World!"
+    fifo_send(fifo, "r")                 # the FIFO still takes commands
+    wait_replaced(server, old, 2)
+
+
+# --------------------------------------------------------------------------
+# shutdown signals
+
+@pytest.mark.corral_only      # uWSGI 2.0's die-on-term kills the running request
+def test_sigterm_lets_a_2s_request_finish_behind_nginx(corral, nginx):
+    server = corral.start(hello_ini(corral, processes=1, http=False, uwsgi=True,
+                                    extra="chmod-socket = 666\n"))
+    result = {}
+
+    def slow():
+        try:
+            result["r"] = nginx.get("/sleep?2", timeout=20)
+        except Exception as e:
+            result["r"] = e
+
+    t = threading.Thread(target=slow)
+    t.start()
+    wait_for(lambda: _request_in_progress(server), 5, "the request to reach the worker")
+    t0 = time.monotonic()
+    server.send(signal.SIGTERM)
+    server.proc.wait(15)
+    stopped_after = time.monotonic() - t0
+    t.join(20)
+    r = result.get("r")
+    assert not isinstance(r, Exception) and r is not None, r
+    assert r.status == 200 and r.body == b"slept", r
+    assert server.proc.returncode == 0, server.log()
+    assert stopped_after > 0.5, "the master exited %.2f s after SIGTERM, before the " \
+        "request finished" % stopped_after
+
+
+def _request_in_progress(server):
+    """True while a worker sleeps in the view (/sleep calls time.sleep, so
+    the kernel shows the worker waiting in nanosleep, not in epoll)."""
+    for pid in server.workers():
+        try:
+            if "nanosleep" in Path("/proc/%d/wchan" % pid).read_text():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_sigint_stops_at_once_even_with_a_request_running(corral):
+    server = corral.start(hello_ini(corral, processes=2))
+    server.expect_log(r"killed by signal 9")
+    workers = server.workers()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(raw=raw_get(server.http[0], "/sleep?8")))
+    t.start()
+    wait_for(lambda: _request_in_progress(server), 5, "the request to reach a worker")
+    t0 = time.monotonic()
+    server.send(signal.SIGINT)
+    server.proc.wait(15)
+    assert time.monotonic() - t0 < 1.5, "SIGINT took %.1f s" % (time.monotonic() - t0)
+    assert server.proc.returncode == 0, server.log()
+    wait_for(lambda: not [p for p in workers if alive(p)], 3, "the workers to exit")
+    t.join(10)
+    assert status_of(result.get("raw", b"")) != 200
+
+
+# --------------------------------------------------------------------------
+# daemonize, pidfiles
+
+def _stop_daemon(pid, timeout=15):
+    workers = children(pid)
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not alive(pid), timeout, "the daemon %d to exit" % pid)
+    wait_for(lambda: not [p for p in workers if alive(p)], 5, "the daemon's workers to exit")
+
+
+def _kill_daemon(pid):
+    for p in children(pid) + [pid]:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.parametrize("option", ["daemonize", "daemonize2"])
+def test_daemonize_returns_at_once_and_pidfile_names_the_master(tmp_path, option):
+    logfile = tmp_path / "daemon.log"
+    pidfile = tmp_path / "daemon.pid"
+    port = conftest.free_port()
+    ini = tmp_path / "daemon.ini"
+    ini.write_text(hello_ini(SimpleNamespace(port=port, sock=None), processes=2,
+                             extra="%s = %s\npidfile = %s\nvacuum = true\n"
+                             % (option, logfile, pidfile)))
+    t0 = time.monotonic()
+    p = run(["--ini", str(ini)], cwd=tmp_path, timeout=20)
+    elapsed = time.monotonic() - t0
+    pid = None
+    try:
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert elapsed < 10, "the %s command took %.1f s to return" % (option, elapsed)
+        pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 10,
+                           "the pidfile"))
+        assert alive(pid), "pidfile holds %d, which is not running" % pid
+        assert os.getsid(pid) != os.getsid(0), "the daemon did not leave our session"
+        r = wait_for(lambda: _try_get(("127.0.0.1", port)), 15, "the daemon to serve")
+        assert r.body == b"Hello, World!"
+        workers = wait_for(lambda: len(children(pid)) == 2 and children(pid), 10,
+                           "two workers under the daemon %d" % pid)
+        assert int(http_request(("127.0.0.1", port), "GET", "/pid").body) in workers
+        log = wait_for(lambda: "GET /pid => generated" in logfile.read_text() and
+                       logfile.read_text(), 10, "the request line in %s" % logfile)
+        assert "spawned worker 1" in log or IS_UWSGI
+        assert int(pidfile.read_text()) == pid       # still the master's
+        _stop_daemon(pid)
+        pid = None
+        assert not pidfile.exists(), "vacuum left the pidfile"
+    finally:
+        if pid:
+            _kill_daemon(pid)
+
+
+def _try_get(addr):
+    try:
+        return http_request(addr, "GET", "/", timeout=5)
+    except (OSError, AssertionError):
+        return None
+
+
+# --------------------------------------------------------------------------
+# privileges
+
+@needs_root
+def test_uid_gid_nobody_applies_to_every_worker(corral):
+    uid, gid = user_ids("nobody", "nogroup")
+    server = corral.start(hello_ini(corral, processes=2, extra="uid = nobody\ngid = nogroup\n"))
+    workers = server.workers()
+    assert len(workers) == 2
+    for pid in workers + [server.pid]:
+        st = proc_status(pid)
+        assert st["Uid"] == [str(uid)] * 4, (pid, st["Uid"])
+        assert st["Gid"] == [str(gid)] * 4, (pid, st["Gid"])
+        assert st["Groups"] == [], "pid %d keeps supplementary groups %r" % (pid, st["Groups"])
+    assert int(server.get("/pid").body) in workers
+    # a respawned worker is no more privileged
+    server.expect_log(r"killed by signal 9")
+    os.kill(workers[0], signal.SIGKILL)
+    new = wait_for(lambda: (lambda w: len(w) == 2 and workers[0] not in w and w)(
+        server.workers()), 15, "a replacement worker")
+    for pid in new:
+        assert proc_status(pid)["Uid"] == [str(uid)] * 4
+
+
+def test_unknown_user_fails_start_with_a_clear_message(tmp_path, corral):
+    ini = tmp_path / "bad.ini"
+    ini.write_text(hello_ini(corral, extra="uid = no-such-user-xyz\n"))
+    p = run(["--ini", str(ini)], cwd=tmp_path, timeout=20)
+    assert p.returncode == 1, p
+    out = p.stdout + p.stderr
+    assert re.search(r"uid.*no-such-user-xyz", out), out
+    assert "Segmentation" not in out
+    # nothing is left listening
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", corral.port), timeout=1).close()
+
+
+def test_unknown_group_fails_start_with_a_clear_message(tmp_path, corral):
+    ini = tmp_path / "bad.ini"
+    ini.write_text(hello_ini(corral, extra="gid = no-such-group-xyz\n"))
+    p = run(["--ini", str(ini)], cwd=tmp_path, timeout=20)
+    assert p.returncode == 1, p
+    assert re.search(r"gid.*no-such-group-xyz", p.stdout + p.stderr), p
+
+
+# --------------------------------------------------------------------------
+# vacuum
+
+def _leftovers(paths):
+    return [str(p) for p in paths if os.path.lexists(p)]
+
+
+def test_vacuum_removes_socket_pidfiles_and_fifo_after_a_reload(corral, tmp_path):
+    pidfile, pidfile2, fifo = (tmp_path / "m.pid", tmp_path / "m2.pid", tmp_path / "m.fifo")
+    server = corral.start(hello_ini(corral, processes=2, uwsgi=True, extra=(
+        "vacuum = true\npidfile = %s\npidfile2 = %s\nmaster-fifo = %s\n"
+        % (pidfile, pidfile2, fifo))))
+    created = [Path(corral.sock), pidfile, pidfile2, fifo]
+    assert not _leftovers([]) and len(_leftovers(created)) == 4, _leftovers(created)
+    assert int(pidfile.read_text()) == int(pidfile2.read_text()) == server.pid
+    old = server.workers()
+    server.send(signal.SIGHUP)
+    wait_replaced(server, old, 2)
+    assert len(_leftovers(created)) == 4, "a reload removed files: %r" % _leftovers(created)
+    assert server.stop() == 0
+    assert _leftovers(created) == [], "vacuum left %r" % _leftovers(created)
+
+
+@needs_root
+def test_vacuum_after_dropping_privileges(corral):
+    uid, gid = user_ids("nobody", "nogroup")
+    run_dir = Path(tempfile.mkdtemp(prefix="corral-lifetest-"))
+    try:
+        os.chown(run_dir, uid, gid)        # like /run/app owned by the app user
+        os.chmod(run_dir, 0o755)
+        sock, pidfile, pidfile2, fifo = (run_dir / "app.sock", run_dir / "m.pid",
+                                         run_dir / "m2.pid", run_dir / "m.fifo")
+        server = corral.start(hello_ini(corral, processes=2, extra=(
+            "socket = %s\nuid = nobody\ngid = nogroup\nvacuum = true\npidfile = %s\n"
+            "pidfile2 = %s\nmaster-fifo = %s\n" % (sock, pidfile, pidfile2, fifo))))
+        created = [sock, pidfile, pidfile2, fifo]
+        assert _leftovers(created) == [str(p) for p in created]
+        assert os.stat(fifo).st_uid == uid, "the FIFO is not owned by the app's user"
+        assert os.stat(pidfile2).st_uid == uid, "pidfile2 was written before the drop"
+        old = server.workers()
+        fifo_send(fifo, "r")
+        wait_replaced(server, old, 2)
+        assert server.stop() == 0
+        assert _leftovers(created) == [], "vacuum left %r; log:\n%s" % (
+            _leftovers(created), server.log())
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# an application that cannot be imported
+
+def _import_error_ini(port, extra=""):
+    return ("[uwsgi]\nchdir = %s\nmodule = raise_at_import:application\nmaster = true\n"
+            "processes = 2\nhttp-socket = 127.0.0.1:%d\n%s" % (APPS, port, extra))
+
+
+def test_import_error_with_need_app_exits_1_at_once(tmp_path):
+    ini = tmp_path / "crash.ini"
+    ini.write_text(_import_error_ini(conftest.free_port()))
+    t0 = time.monotonic()
+    p = run(["--ini", str(ini)], cwd=tmp_path, timeout=30)
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert time.monotonic() - t0 < 10
+    assert "raise_at_import: this module always fails to import" in out
+    assert "spawned worker" not in out, "workers were forked for an app that did not load"
+
+
+@pytest.mark.corral_only
+def test_import_error_with_lazy_apps_and_need_app_exits_1(tmp_path):
+    ini = tmp_path / "crash.ini"
+    ini.write_text(_import_error_ini(conftest.free_port(), "lazy-apps = true\n"))
+    t0 = time.monotonic()
+    p = run(["--ini", str(ini)], cwd=tmp_path, timeout=30)
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert time.monotonic() - t0 < 10
+    assert "raise_at_import: this module always fails to import" in out
+    assert re.search(r"could not load the application and need-app is on", out), out
+    assert len(re.findall(r"spawned worker", out)) <= 4, out
+
+
+def test_lazy_apps_import_error_does_not_fork_loop(corral):
+    server = corral.start(_import_error_ini(corral.port, "lazy-apps = true\nneed-app = false\n"),
+                          wait=False)
+    server.expect_log(r"raise_at_import", r"^Traceback", r"exited with status",
+                      r"cannot load WSGI app", r"cannot import", r"^error: ")
+    server.wait_log(r"spawned worker", timeout=15)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 5:
+        assert server.running(), server.log()
+        time.sleep(0.25)
+    spawned = len(re.findall(r"spawned worker", server.log()))
+    assert spawned <= 12, "%d workers spawned in about 5 s: a fork loop" % spawned
+    assert spawned >= 2
+    if not IS_UWSGI:
+        assert re.search(r"died \d+ time\(s\) right after starting; respawning in", server.log())
+    assert server.stop() == 0
+
+
+# --------------------------------------------------------------------------
+# bad input
+
+@pytest.mark.parametrize("value, words", [
+    ("-1", r"at least 0|negative|-1"),
+    ("abc", r"number|integer|abc"),
+])
+def test_bad_harakiri_names_option_file_and_line(tmp_path, corral, value, words):
+    ini = tmp_path / "bad.ini"
+    text = hello_ini(corral, extra="harakiri = %s\n" % value)
+    ini.write_text(text)
+    line = text.splitlines().index("harakiri = %s" % value) + 1
+    p = run(["--ini", str(ini)], cwd=tmp_path, timeout=20)
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    m = re.search(r"^error: .*'harakiri'.*$", out, re.M)
+    assert m, out
+    assert "%s:%d" % (ini, line) in m.group(0), m.group(0)
+    assert re.search(words, m.group(0)), m.group(0)
+    assert "spawned worker" not in out
+
+
+def test_pidfile_in_missing_directory_fails_clearly(tmp_path, corral):
+    ini = tmp_path / "bad.ini"
+    pidfile = tmp_path / "no-such-dir" / "app.pid"
+    ini.write_text(hello_ini(corral, extra="pidfile = %s\n" % pidfile))
+    p = run(["--ini", str(ini)], cwd=tmp_path, timeout=20)
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert re.search(r"^error: .*%s" % re.escape(str(pidfile)), out, re.M), out
+    assert "spawned worker" not in out
+
+
+# --------------------------------------------------------------------------
+# process titles
+
+@pytest.mark.corral_only
+def test_worker_titles_in_proc_and_ps(corral):
+    server = corral.start(hello_ini(corral, processes=2))
+    titles = {}
+    for pid in server.workers():
+        titles[pid] = cmdline(pid)
+    assert sorted(titles.values()) == [b"corral worker 1", b"corral worker 2"], titles
+    for pid, title in titles.items():
+        ps = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True,
+                            text=True, timeout=10).stdout.strip()
+        assert ps == title.decode(), (pid, ps)
+
+
+@pytest.mark.corral_only
+def test_master_title_with_auto_procname_and_prefix(corral):
+    server = corral.start(hello_ini(corral, processes=1, extra=(
+        "auto-procname = true\nprocname-prefix-spaced = shop\n")))
+    assert cmdline(server.pid) == b"shop corral master"
+    [worker] = server.workers()
+    assert cmdline(worker) == b"shop corral worker 1"
+    assert server.get("/").body == b"Hello, World!"
