@@ -457,7 +457,7 @@ static int eval_math(ph_t *ph, char *expr, int depth, buf_t *out)
         }
         if (strcmp(tok, "++") == 0 || strcmp(tok, "--") == 0) {
             cur = numeric ? cur : strtoll(cat.p ? cat.p : "0", NULL, 10);
-            cur += tok[0] == '+' ? 1 : -1;
+            apply_op(tok[0], cur, 1, &cur); /* wraps like the binary operators */
             numeric = 1;
             has_op = 1;
             continue;

@@ -5,7 +5,8 @@
 # Seeds: corpus/fuzz_expand/ and corpus/fuzz_cmdline/.
 corral_fuzz_target(fuzz_expand
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_expand.c
-            ${CMAKE_SOURCE_DIR}/core/crl_expand.c)
+            ${CMAKE_SOURCE_DIR}/core/crl_expand.c
+    OPTIONS -max_len=1024)
 
 corral_fuzz_target(fuzz_cmdline
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_cmdline.c
@@ -15,7 +16,8 @@ corral_fuzz_target(fuzz_cmdline
             ${CMAKE_SOURCE_DIR}/core/crl_config.c
             ${CMAKE_SOURCE_DIR}/core/crl_expand.c
             ${CMAKE_SOURCE_DIR}/core/crl_plugin.c
-    LIBS ${CMAKE_DL_LIBS})
+    LIBS ${CMAKE_DL_LIBS}
+    OPTIONS -max_len=512 -timeout=10)
 
 foreach(t fuzz_expand fuzz_cmdline)
     target_include_directories(${t} PRIVATE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/core)

@@ -258,6 +258,8 @@ static size_t placeholder_table_cases(case_t **out)
         { "%(1 + 2 * 3)", "9" }, /* left to right, no precedence */
         { "%(processes ++)", "5" },
         { "%(processes -- --)", "2" },
+        { "%(-9223372036854775808 --)", "9223372036854775807" }, /* wraps, no UB */
+        { "%(9223372036854775807 + 1)", "-9223372036854775808" },
         { "%(processes cores)", "48" },        /* concatenation */
         { "%(processes cores + 2)", "50" },    /* uWSGI's pipeline: "48" + 2 */
         { "%(word 1)", "abc1" },
