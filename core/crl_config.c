@@ -740,7 +740,7 @@ static int cli_short(const char *arg, char *next)
         }
         const char *name = opt ? opt->name : u->name;
         char kind = arg_kind(opt, u);
-        if (kind == 'n' || (kind == 'o' && !p[1])) {
+        if (kind == 'n' || (kind == 'o' && !p[1] && !takes_next(next))) {
             on_record(NULL, name, bare_value(opt), CMDLINE, 0);
             continue;
         }

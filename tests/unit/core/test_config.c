@@ -93,6 +93,7 @@ static size_t config_command_line_forms_cases(cli_case_t **out)
         { { "--chmod-socket=660" }, 1, 0, 0, 0660 },
         { { "--chmod-socket", "660" }, 1, 0, 0, 0660 },
         { { "-C" }, 1, 0, 0, 0666 },
+        { { "-C", "660" }, 1, 0, 0, 0660 },
         { { "-C664" }, 1, 0, 0, 0664 },
         { { "--chmod-socket", "--master" }, 1, 1, 0, 0666 },
         { { "--processes", "-3" }, 1, 0, 0, 0 }, /* error, checked below */
