@@ -290,12 +290,15 @@ static int spawn(unsigned id)
     return CRL_OK;
 }
 
+/* Ask a worker to stop with sig; a graceful signal gets a SIGKILL deadline
+ * mercy seconds away, SIGKILL itself needs none. */
 static void stop_proc(proc_t *p, int sig, long mercy)
 {
-    if (!p->stopping) {
-        p->stopping = 1;
+    if (sig == SIGKILL)
+        p->kill_at = 0;
+    else if (!p->stopping)
         p->kill_at = now() + mercy;
-    }
+    p->stopping = 1;
     kill(p->pid, sig);
 }
 
