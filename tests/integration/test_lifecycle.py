@@ -76,8 +76,12 @@ def proc_status(pid):
     return fields
 
 
-def cmdline(pid):
-    return Path("/proc/%d/cmdline" % pid).read_bytes()
+def title(pid):
+    """The process title as /proc/PID/cmdline holds it: one string (a
+    title set over argv reads as a single NUL-terminated string)."""
+    raw = Path("/proc/%d/cmdline" % pid).read_bytes()
+    assert raw.endswith(b"\0") and b"\0" not in raw[:-1], raw
+    return raw[:-1].decode()
 
 
 class Load:
@@ -259,8 +263,41 @@ def test_max_requests_recycles_without_failing_a_request(corral):
     assert distinct[0] in first
     # each worker served at most 5 requests
     assert max(pids.count(p) for p in distinct) <= 5, pids
-    assert len(re.findall(r"served 5 requests \(max-requests\); recycling", server.log())) >= 2
+    log = server.log()
+    assert len(re.findall(r"served 5 requests \(max-requests\); recycling", log)) >= 2
+    # a recycled worker's exit is expected: not a crash, no respawn delay
+    assert not re.search(r"exited with status|right after starting", log), log
     wait_for(lambda: len(server.workers()) == 1, 10, "a single worker again")
+
+
+def _assert_replacement_started_first(log):
+    """In the master's log, every recycled worker's replacement is spawned
+    before the recycled worker is reaped."""
+    events = re.findall(r"^(?:spawned worker (\d+) \(pid (\d+)\)|"
+                        r"\[pid: (\d+)\|worker: (\d+)\|req: \d+\].*|"
+                        r"worker (\d+) \(pid (\d+)\) (stopped|exited with status \d+))$",
+                        log, re.M)
+    last_spawn = {}
+    for sp_id, sp_pid, _, _, ex_id, ex_pid, how in events:
+        if sp_id:
+            last_spawn[sp_id] = sp_pid
+        elif ex_id:
+            assert last_spawn.get(ex_id) != ex_pid, \
+                "worker %s (pid %s) exited before its replacement was spawned:\n%s" % (
+                    ex_id, ex_pid, log)
+
+
+def test_max_requests_under_concurrent_load(corral):
+    server = corral.start(hello_ini(corral, processes=2, extra=(
+        "max-requests = 5\nmin-worker-lifetime = 0\n")))
+    with Load(server.get, threads=4, path="/pid", body=None) as load:
+        wait_for(lambda: load.ok >= 150, 60, "150 requests")
+    assert not load.failures, load.failures[:5]
+    log = server.log()
+    recycled = len(re.findall(r"\(max-requests\); recycling", log))
+    assert recycled >= 20, recycled
+    assert not re.search(r"exited with status|right after starting", log), log
+    _assert_replacement_started_first(log)
 
 
 @pytest.mark.corral_only
@@ -334,48 +371,112 @@ def test_five_sighup_reloads_under_client_loop(corral):
     assert load.ok > 100
 
 
+def _slow_start_ini(corral, processes, markers, extra=""):
+    """slow_start.py loaded in each worker (lazy-apps): a worker takes
+    0.5 s to load it and then leaves a marker file named after its pid."""
+    return ("[uwsgi]\nchdir = %s\nmodule = slow_start:application\nlazy-apps = true\n"
+            "master = true\nprocesses = %d\nhttp-socket = 127.0.0.1:%d\n"
+            "env = SLOW_START_MARKERS=%s\n%s" % (APPS, processes, corral.port, markers, extra))
+
+
+def _loaded(markers):
+    return {int(f.name) for f in markers.iterdir()}
+
+
+def _watch_reload(server, markers, old, processes, timeout=30):
+    """Sample (live workers, workers that loaded the app) until a new
+    generation of `processes` loaded workers has replaced `old`."""
+    samples = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = set(server.workers())
+        loaded = _loaded(markers)
+        samples.append((time.monotonic(), now, loaded))
+        if len(now) == processes and not (now & old) and now <= loaded:
+            return samples
+        time.sleep(0.01)
+    pytest.fail("workers %r were not replaced; last sample %r" % (old, samples[-1][1:]))
+
+
+@pytest.mark.corral_only
+def test_sighups_in_quick_succession_under_load(corral):
+    """Five SIGHUPs 0.3 s apart, each arriving while the previous reload may
+    still run: no request fails and exactly `processes` workers remain."""
+    server = corral.start(hello_ini(corral, processes=2))
+    first = set(server.workers())
+    with Load(server.get, threads=6) as load:
+        wait_for(lambda: load.ok > 20, 15, "the client loop to get going")
+        for _ in range(5):
+            server.send(signal.SIGHUP)
+            time.sleep(0.3)
+        wait_replaced(server, first, 2, timeout=30)
+        final = set(server.workers())
+        seen = load.ok
+        wait_for(lambda: load.ok > seen + 20, 15, "requests after the reloads")
+    assert not load.failures, load.failures[:5]
+    # nothing else starts afterwards: the last generation stays
+    time.sleep(1.5)
+    assert set(server.workers()) == final
+    assert server.log().count("graceful reload: starting new workers") >= 2
+
+
 @pytest.mark.corral_only
 def test_chain_reload_replaces_workers_one_at_a_time(corral, tmp_path):
-    fifo = tmp_path / "master.fifo"
+    fifo, markers = tmp_path / "master.fifo", tmp_path / "markers"
+    markers.mkdir()
     processes = 4
-    server = corral.start(hello_ini(corral, processes=processes,
-                                    extra="master-fifo = %s\n" % fifo))
-    old = set(server.workers())
-    samples = []
+    server = corral.start(_slow_start_ini(corral, processes, markers,
+                                          "master-fifo = %s\n" % fifo))
+    old = set(wait_for(lambda: (lambda w: len(w) == processes and set(w) <= _loaded(markers)
+                                and w)(server.workers()), 30, "the first workers to load"))
     with Load(server.get, threads=3) as load:
         wait_for(lambda: load.ok > 10, 15, "the client loop to get going")
+        t0 = time.monotonic()
         fifo_send(fifo, "c")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            now = set(server.workers())
-            samples.append(now)
-            if len(now) == processes and not (now & old):
-                break
-            time.sleep(0.005)
+        samples = _watch_reload(server, markers, old, processes)
+        took = time.monotonic() - t0
         seen = load.ok
         wait_for(lambda: load.ok > seen + 10, 15, "requests to the new workers")
-    final = samples[-1]
-    assert len(final) == processes and not (final & old), \
-        "chain reload did not replace %r; last sample %r" % (old, final)
-    new_seen = set()
-    for s in samples:
-        new_seen |= s - old
-        old_alive = s & old
-        old_gone = processes - len(old_alive)
-        # the workers of the old generation leave one by one, each after its
-        # replacement is up: never more than one new worker beyond the
-        # replacement of the one that is leaving
-        assert len(new_seen) - old_gone <= 2, \
-            "%d new workers started while only %d old ones left: not one at a time " \
-            "(sample %r, old %r)" % (len(new_seen), old_gone, s, old)
-        assert old_gone <= len(new_seen), "an old worker left before its replacement started"
-        assert len(s) >= processes - 1, "only %d workers alive during the chain reload" % len(s)
+    for t, now, loaded in samples:
+        new = now - old
+        loading = new - loaded
+        # one replacement at a time: never two new workers loading at once
+        assert len(loading) <= 1, "workers %r load the app at the same time" % sorted(loading)
+        # old workers still alive (the one being retired exits within
+        # milliseconds) plus new workers that have loaded the app
+        ready = len(now & old) + len(new & loaded)
+        assert ready >= processes - 1, "only %d ready workers at %.2f s: %r" % (
+            ready, t - t0, sorted(now))
+    assert took >= processes * 0.5 * 0.9, "4 workers that load for 0.5 s each were " \
+        "replaced in %.2f s: not one after the other" % took
     assert not load.failures, load.failures[:5]
     server.wait_log(r"chain reload done")
-    # the new workers came up in worker order
+    final = samples[-1][1]
     spawned = re.findall(r"spawned worker (\d+) \(pid (\d+)\)", server.log())
-    new_order = [int(w) for w, p in spawned if int(p) in final]
-    assert new_order == list(range(1, processes + 1)), spawned
+    assert [int(w) for w, p in spawned if int(p) in final] == list(range(1, processes + 1))
+
+
+@pytest.mark.corral_only
+def test_full_reload_of_lazy_apps_starts_the_new_generation_at_once(corral, tmp_path):
+    """The contrast to the chain reload (and the proof that its check can
+    fail): SIGHUP loads the app in every new worker at the same time, and
+    the old workers keep serving until their replacements have loaded."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    processes = 4
+    server = corral.start(_slow_start_ini(corral, processes, markers))
+    old = set(wait_for(lambda: (lambda w: len(w) == processes and set(w) <= _loaded(markers)
+                                and w)(server.workers()), 30, "the first workers to load"))
+    with Load(server.get, threads=3) as load:
+        wait_for(lambda: load.ok > 10, 15, "the client loop to get going")
+        server.send(signal.SIGHUP)
+        samples = _watch_reload(server, markers, old, processes)
+    assert max(len((now - old) - loaded) for t, now, loaded in samples) >= 2
+    for t, now, loaded in samples:
+        # while the new ones load, every old worker is still there
+        if (now - old) - loaded == (now - old) and now - old:
+            assert len(now & old) == processes, sorted(now)
+    assert not load.failures, load.failures[:5]
 
 
 # --------------------------------------------------------------------------
@@ -757,19 +858,19 @@ def test_worker_titles_in_proc_and_ps(corral):
     server = corral.start(hello_ini(corral, processes=2))
     titles = {}
     for pid in server.workers():
-        titles[pid] = cmdline(pid)
-    assert sorted(titles.values()) == [b"corral worker 1", b"corral worker 2"], titles
-    for pid, title in titles.items():
+        titles[pid] = title(pid)
+    assert sorted(titles.values()) == ["corral worker 1", "corral worker 2"], titles
+    for pid, text in titles.items():
         ps = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True,
                             text=True, timeout=10).stdout.strip()
-        assert ps == title.decode(), (pid, ps)
+        assert ps == text, (pid, ps)
 
 
 @pytest.mark.corral_only
 def test_master_title_with_auto_procname_and_prefix(corral):
     server = corral.start(hello_ini(corral, processes=1, extra=(
         "auto-procname = true\nprocname-prefix-spaced = shop\n")))
-    assert cmdline(server.pid) == b"shop corral master"
+    assert title(server.pid) == "shop corral master"
     [worker] = server.workers()
-    assert cmdline(worker) == b"shop corral worker 1"
+    assert title(worker) == "shop corral worker 1"
     assert server.get("/").body == b"Hello, World!"
