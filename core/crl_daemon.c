@@ -479,3 +479,8 @@ void crl_daemon_vacuum(void)
     if (n > 0 && atol(buf) == (long)getpid() && unlink(conf.pidfile2) != 0)
         crl_log(CRL_LOG_WARN, errno, "vacuum: cannot remove %s", conf.pidfile2);
 }
+
+int crl_daemon_chroot_configured(void)
+{
+    return conf.chroot != NULL;
+}

@@ -26,6 +26,7 @@ int main(int argc, char **argv)
     crl_config_action_t action = CRL_CONFIG_RUN;
 
     crl_procname_init(argc, argv);
+    crl_master_set_argv(argc, argv);
     if (crl_socket_options_register() != CRL_OK || crl_master_options_register() != CRL_OK ||
         crl_worker_options_register() != CRL_OK || crl_static_options_register() != CRL_OK ||
         crl_daemon_options_register() != CRL_OK || crl_fifo_options_register() != CRL_OK ||

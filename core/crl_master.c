@@ -167,6 +167,13 @@ static int sigpipe_fds[2] = { -1, -1 };
 static int pidfile_written;
 static unsigned chain_next; /* chain reload: the worker id being replaced, 0: none */
 static unsigned nthreads = 1;     /* request threads per worker */
+static int saved_argc;            /* the command line, for a re-exec reload */
+static char **saved_argv;
+static int reexeced;              /* this image replaced a master in a reload */
+static int degraded;              /* the reloaded app failed: old workers serve */
+
+#define CRL_REEXEC_ENV "CORRAL_REEXEC"
+#define CRL_WORKERS_ENV "CORRAL_WORKERS"
 static size_t scoreboard_slots;   /* process-table entries that have a slot */
 
 /* Watched files: mtime seen last, 0 when the file did not exist. */
@@ -241,7 +248,7 @@ static void become_worker(unsigned id, unsigned slot, int ctl)
     close(sigpipe_fds[0]);
     close(sigpipe_fds[1]);
     for (size_t i = 0; i < MAX_PROCS; i++)
-        if (procs[i].pid)
+        if (procs[i].pid && procs[i].ctl >= 0)
             close(procs[i].ctl);
     crl_fifo_close();
     crl_procname_worker(id);
@@ -341,8 +348,9 @@ static void reap(void)
         else
             crl_log(CRL_LOG_INFO, 0, "worker %u (pid %d) stopped", p->id, (int)pid);
         int expected = p->stopping;
-        close(p->ctl);
-        if (!expected && state == RUNNING)
+        if (p->ctl >= 0)
+            close(p->ctl);
+        if (!expected && state == RUNNING && !degraded)
             schedule_respawn(p);
         p->pid = 0;
     }
@@ -366,8 +374,98 @@ static void begin_shutdown(int immediate)
             stop_proc(&procs[i], SIGTERM, conf.reload_mercy);
 }
 
+void crl_master_set_argv(int argc, char **argv)
+{
+    saved_argc = argc;
+    saved_argv = argv;
+}
+
+/* Run this corral with the same arguments plus --check-config; 1 when the
+ * configuration as it is on disk now is valid. */
+static int config_still_valid(void)
+{
+    char **args = calloc((size_t)saved_argc + 2, sizeof(*args));
+    if (args == NULL)
+        return 0;
+    for (int i = 0; i < saved_argc; i++)
+        args[i] = saved_argv[i];
+    args[saved_argc] = "--check-config";
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv("/proc/self/exe", args);
+        _exit(127);
+    }
+    free(args);
+    int status = 0;
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Reload by executing a fresh image of corral in this same process (same
+ * pid: pidfiles, systemd and the workers' parent stay right). It re-reads
+ * the configuration and re-imports the application; the listening sockets
+ * and the current workers are handed over, and the workers keep serving
+ * until their replacements are ready. Returns only when it did not happen
+ * (the caller then reloads by forking new workers). */
+static void reexec(void)
+{
+    char buf[16384];
+    size_t len = 0;
+
+    if (!config_still_valid()) {
+        crl_log(CRL_LOG_ERR, 0, "reload refused: the configuration on disk has errors (see "
+                "above); the current workers keep serving");
+        return;
+    }
+    for (size_t i = 0; i < MAX_PROCS && len < sizeof(buf) - 32; i++)
+        if (procs[i].pid && !procs[i].stopping)
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%d:%u ", (int)procs[i].pid,
+                                    procs[i].id);
+    if (crl_socket_export() != CRL_OK || setenv(CRL_WORKERS_ENV, buf, 1) != 0 ||
+        setenv(CRL_REEXEC_ENV, "1", 1) != 0)
+        goto undo;
+    crl_log(CRL_LOG_INFO, 0, "graceful reload: re-executing corral to load the new code");
+    crl_fifo_close();
+    execv("/proc/self/exe", saved_argv);
+    crl_log(CRL_LOG_ERR, errno, "cannot re-execute corral; reloading by forking instead");
+    crl_fifo_open();
+undo:
+    crl_socket_unexport();
+    unsetenv(CRL_WORKERS_ENV);
+    unsetenv(CRL_REEXEC_ENV);
+}
+
+/* In a re-executed master: take over the previous image's workers. They
+ * stop when their replacements report ready (retire_replaced). */
+static void adopt_workers(void)
+{
+    const char *env = getenv(CRL_WORKERS_ENV);
+    int pid;
+    unsigned id;
+    int n = 0;
+
+    for (const char *p = env; p && sscanf(p, "%d:%u%n", &pid, &id, &n) == 2; p += n) {
+        proc_t *slot = proc_by_pid(0);
+        if (slot == NULL || id == 0 || id > (unsigned)conf.processes) {
+            if (pid > 0)
+                kill(pid, SIGTERM); /* fewer processes now: retire it */
+            continue;
+        }
+        *slot = (proc_t){ .pid = pid, .id = id, .gen = 0, .ctl = -1, .ready = 1,
+                          .started = now() };
+    }
+    unsetenv(CRL_WORKERS_ENV);
+    unsetenv(CRL_REEXEC_ENV);
+}
+
 static void reload(void)
 {
+    if (!conf.lazy_apps && saved_argv && !crl_daemon_chroot_configured()) {
+        reexec();
+        if (degraded)
+            return; /* without a loadable app, forking new workers cannot help */
+    }
     crl_log(CRL_LOG_INFO, 0, "graceful reload: starting new workers");
     generation++;
     for (unsigned id = 1; id <= (unsigned)conf.processes; id++) {
@@ -737,9 +835,24 @@ static void check_hooks(void)
     }
 }
 
+static int pidfile_is_ours(void)
+{
+    char buf[32] = { 0 };
+    int fd = open(conf.pidfile, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    return n > 0 && atoi(buf) == (int)getpid();
+}
+
 static int write_pidfile(void)
 {
     char buf[32];
+    if (reexeced && pidfile_is_ours()) {
+        pidfile_written = 1; /* same pid across the reload: nothing to write */
+        return CRL_OK;
+    }
     int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
     int fd = open(conf.pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, buf, (size_t)n) != n) {
@@ -757,13 +870,7 @@ static int write_pidfile(void)
  * have taken it over. */
 static void remove_pidfile(void)
 {
-    char buf[32] = { 0 };
-    int fd = open(conf.pidfile, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n > 0 && atoi(buf) == (int)getpid())
+    if (pidfile_is_ours())
         unlink(conf.pidfile);
 }
 
@@ -780,8 +887,10 @@ static int load_app(void)
     else
         crl_log(conf.need_app ? CRL_LOG_ERR : CRL_LOG_WARN, 0,
                 "the application could not be loaded%s",
-                conf.need_app ? "; exiting (need-app is on; set need-app = false to serve "
-                                "errors instead)" : "; serving 500s");
+                !conf.need_app ? "; serving 500s"
+                : reexeced     ? ""
+                               : "; exiting (need-app is on; set need-app = false to serve "
+                                 "errors instead)");
     return conf.need_app ? CRL_ERROR : CRL_OK;
 }
 
@@ -821,7 +930,7 @@ static int prepare(void)
         return CRL_ERROR;
     }
     pid_t before = getpid();
-    if (crl_daemon_detach(CRL_DAEMON_LATE) != CRL_OK)
+    if (!reexeced && crl_daemon_detach(CRL_DAEMON_LATE) != CRL_OK)
         return CRL_ERROR;
     if (getpid() != before && conf.pidfile)
         write_pidfile(); /* daemonize2: the master is now the detached child */
@@ -844,7 +953,8 @@ static void cleanup(void)
 
 int crl_master_run(void)
 {
-    if (crl_daemon_detach(CRL_DAEMON_EARLY) != CRL_OK)
+    reexeced = getenv(CRL_REEXEC_ENV) != NULL;
+    if (!reexeced && crl_daemon_detach(CRL_DAEMON_EARLY) != CRL_OK)
         return 1;
     if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
         crl_log(CRL_LOG_ERR, errno, "pipe");
@@ -856,18 +966,31 @@ int crl_master_run(void)
     nthreads = crl_worker_threads();
     scoreboard_slots = (size_t)conf.processes * 8 + 8 < MAX_PROCS ? (size_t)conf.processes * 8 + 8
                                                                    : MAX_PROCS;
-    if (wslots == NULL || crl_scoreboard_init((unsigned)scoreboard_slots) != CRL_OK ||
-        prepare() != CRL_OK) {
-        cleanup();
+    if (wslots == NULL || crl_scoreboard_init((unsigned)scoreboard_slots) != CRL_OK)
         return 1;
+    if (reexeced)
+        adopt_workers();
+    if (prepare() != CRL_OK) {
+        if (live_procs() == 0) {
+            cleanup();
+            return 1;
+        }
+        /* A reload whose new code does not load: the previous workers keep
+         * serving; a later reload (after a fix) tries again. */
+        crl_log(CRL_LOG_ERR, 0, "reload failed: the previous workers keep serving the previous "
+                "code; fix the problem and reload again");
+        degraded = 1;
     }
     crl__server_set_master(getpid(), (unsigned)conf.processes, crl_worker_threads());
     crl_procname_master();
     crl_log(CRL_LOG_INFO, 0, "corral %s: master pid %d, %ld worker(s)", CRL_VERSION,
             (int)getpid(), conf.processes);
-    for (unsigned id = 1; id <= (unsigned)conf.processes; id++)
-        if (spawn(id) != CRL_OK)
-            wslots[id].respawn_at = now() + 1;
+    if (!degraded) {
+        generation = reexeced ? 1 : 0;
+        for (unsigned id = 1; id <= (unsigned)conf.processes; id++)
+            if (spawn(id) != CRL_OK)
+                wslots[id].respawn_at = now() + 1;
+    }
     master_loop();
     cleanup();
     crl_log(CRL_LOG_INFO, 0, "bye");

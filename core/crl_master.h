@@ -8,6 +8,9 @@
 
 int crl_master_options_register(void);
 
+/* The command line, kept for a reload that re-executes corral. */
+void crl_master_set_argv(int argc, char **argv);
+
 /* Run the instance. Returns the process exit status: 0 after a requested
  * shutdown, 1 when start-up failed (already logged). */
 int crl_master_run(void);

@@ -726,8 +726,9 @@ static int http_vars(crl_conn_t *c, const crl_http_request_t *h)
     ssize_t plen;
     char len_text[24];
 
-    if (c->scratch_cap - c->scratch_len < h->path.len ||
-        (plen = crl_http_percent_decode(path, h->path.data, h->path.len)) < 0)
+    crl_str_t raw = h->path.len ? h->path : CRL_STR("/"); /* "http://host" means "/" */
+    if (c->scratch_cap - c->scratch_len < raw.len ||
+        (plen = crl_http_percent_decode(path, raw.data, raw.len)) < 0)
         return CRL_DECLINED;
     c->scratch_len += (size_t)plen;
 

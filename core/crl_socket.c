@@ -478,6 +478,129 @@ static void warn_somaxconn(void)
     fclose(f);
 }
 
+/* ---- sockets inherited across a re-exec reload -------------------------------
+ * The master that re-executes itself leaves its listening descriptors open
+ * and names them in CRL_LISTENERS_ENV ("fd<TAB>address" lines); the new
+ * image adopts each one whose address is still configured, so the sockets
+ * never close and no connection is refused during a reload. */
+
+#define CRL_LISTENERS_ENV "CORRAL_LISTENERS"
+
+typedef struct {
+    int fd;
+    char *name;
+} inherited_t;
+
+static inherited_t inherited[MAX_LISTENERS];
+static size_t ninherited;
+
+static void inherit_parse(void)
+{
+    const char *env = getenv(CRL_LISTENERS_ENV);
+    if (env == NULL)
+        return;
+    char *copy = strdup(env), *save = NULL;
+    for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line && ninherited < MAX_LISTENERS;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *tab = strchr(line, '\t');
+        if (tab == NULL)
+            continue;
+        *tab = '\0';
+        inherited[ninherited].fd = atoi(line);
+        inherited[ninherited].name = strdup(tab + 1);
+        ninherited++;
+    }
+    free(copy);
+    unsetenv(CRL_LISTENERS_ENV); /* the app and its children must not see it */
+}
+
+/* The inherited descriptor for address name, or -1. */
+static int inherit_take(const char *name)
+{
+    for (size_t i = 0; i < ninherited; i++) {
+        if (inherited[i].fd >= 0 && strcmp(inherited[i].name, name) == 0) {
+            int fd = inherited[i].fd;
+            inherited[i].fd = -1;
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* Close what the new configuration no longer binds. */
+static void inherit_release(void)
+{
+    for (size_t i = 0; i < ninherited; i++) {
+        if (inherited[i].fd >= 0) {
+            crl_log(CRL_LOG_INFO, 0, "socket %s is no longer configured; closing it",
+                    inherited[i].name);
+            close(inherited[i].fd);
+            inherited[i].fd = -1;
+        }
+    }
+}
+
+int crl_socket_export(void)
+{
+    size_t cap = 64, len = 0;
+    char *env = malloc(cap);
+    if (env == NULL)
+        return CRL_ERROR;
+    env[0] = '\0';
+    for (size_t i = 0; i < nlisteners; i++) {
+        size_t need = strlen(listeners[i].name) + 16;
+        if (len + need >= cap) {
+            char *bigger = realloc(env, cap = (len + need) * 2);
+            if (bigger == NULL) {
+                free(env);
+                return CRL_ERROR;
+            }
+            env = bigger;
+        }
+        len += (size_t)snprintf(env + len, cap - len, "%d\t%s\n", listeners[i].fd,
+                                listeners[i].name);
+        fcntl(listeners[i].fd, F_SETFD, 0); /* survive the exec */
+    }
+    int rc = setenv(CRL_LISTENERS_ENV, env, 1);
+    free(env);
+    return rc == 0 ? CRL_OK : CRL_ERROR;
+}
+
+void crl_socket_unexport(void)
+{
+    for (size_t i = 0; i < nlisteners; i++)
+        fcntl(listeners[i].fd, F_SETFD, FD_CLOEXEC);
+    unsetenv(CRL_LISTENERS_ENV);
+}
+
+/* Adopt an inherited listening socket for it: nothing to bind, chmod or
+ * chown (it was done once, possibly before privileges were dropped). */
+static int adopt(const crl_list_item_t *it, crl_proto_t proto, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    crl_listener_t *l = &listeners[nlisteners];
+
+    memset(l, 0, sizeof(*l));
+    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+        crl_log(CRL_LOG_ERR, errno, "inherited socket '%s' (fd %d)", it->value, fd);
+        close(fd);
+        return CRL_ERROR;
+    }
+    if (ss.ss_family == AF_UNIX && it->value[0] != '@')
+        l->unix_path = strdup(it->value);
+    l->fd = fd;
+    l->proto = proto;
+    l->family = ss.ss_family;
+    l->name = it->value;
+    describe(l, &ss);
+    nlisteners++;
+    crl_log(CRL_LOG_INFO, 0, "%s socket %s kept across the reload (fd %d)",
+            proto == CRL_PROTO_HTTP ? "http" : "uwsgi", it->value, fd);
+    return CRL_OK;
+}
+
 static int open_one(const crl_list_item_t *it, crl_proto_t proto)
 {
     struct sockaddr_storage ss;
@@ -489,6 +612,9 @@ static int open_one(const crl_list_item_t *it, crl_proto_t proto)
         crl_log(CRL_LOG_ERR, 0, "too many sockets (at most %d)", MAX_LISTENERS);
         return CRL_ERROR;
     }
+    int kept = inherit_take(it->value);
+    if (kept >= 0)
+        return adopt(it, proto, kept);
     if (crl_socket_parse_address(it->value, &ss, &sslen, err, sizeof(err)) != CRL_OK) {
         crl_log(CRL_LOG_ERR, 0, "socket '%s' at %s:%u: %s", it->value, it->file, it->line, err);
         return CRL_ERROR;
@@ -569,11 +695,13 @@ int crl_socket_open_all(void)
     if (crl_socket_allow_load() != CRL_OK)
         return CRL_ERROR;
     warn_somaxconn();
+    inherit_parse();
     if (open_list(&conf.socket, def) != CRL_OK ||
         open_list(&conf.uwsgi_socket, CRL_PROTO_UWSGI) != CRL_OK ||
         open_list(&conf.http_socket, CRL_PROTO_HTTP) != CRL_OK ||
         open_list(&conf.http, CRL_PROTO_HTTP) != CRL_OK)
         return CRL_ERROR;
+    inherit_release();
     if (nlisteners == 0) {
         crl_log(CRL_LOG_ERR, 0,
                 "no socket configured: set socket, http-socket or http (e.g. --http-socket :8000)");

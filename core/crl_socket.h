@@ -50,6 +50,13 @@ int crl_socket_peer_allowed(const crl_listener_t *l, const struct sockaddr *peer
  * Exposed for unit tests. */
 int crl_socket_allow_load(void);
 
+/* For a re-exec reload: let every listening descriptor survive exec and
+ * name them in the environment, so the new image's crl_socket_open_all
+ * adopts them instead of binding. CRL_OK or CRL_ERROR. Undo with
+ * crl_socket_unexport() when the exec did not happen. */
+int crl_socket_export(void);
+void crl_socket_unexport(void);
+
 /* Unlink the unix socket files this process created. */
 void crl_socket_vacuum(void);
 

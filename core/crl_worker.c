@@ -440,6 +440,10 @@ static void client_accept(wt_t *w, crl_listener_t *l)
         }
         return;
     }
+    if (!crl_socket_peer_allowed(l, (struct sockaddr *)&peer)) {
+        close(fd); /* logged (rate-limited) by the check */
+        return;
+    }
     if (l->proto != CRL_PROTO_HTTP) {
         /* uwsgi: one request per connection, served now; nothing to keep. */
         char host[64], port[8];
