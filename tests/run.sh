@@ -87,7 +87,7 @@ if [ ! -f tests/fuzz/run.sh ]; then
 elif [ "$fuzz_seconds" = 0 ]; then
     skip fuzz "CORRAL_FUZZ_SECONDS=0"
 else
-    step fuzz env CORRAL_FUZZ_SECONDS="$fuzz_seconds" bash tests/fuzz/run.sh
+    step fuzz bash tests/fuzz/run.sh "$fuzz_seconds"
 fi
 
 if [ "${CORRAL_SKIP_ASAN:-0}" = 1 ]; then
