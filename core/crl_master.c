@@ -908,6 +908,7 @@ static int prepare(void)
     if (crl_static_init() != CRL_OK || watch_init() != CRL_OK)
         return CRL_ERROR;
     crl_daemon_apply_umask();
+    crl_socket_set_workers((unsigned)conf.processes);
     if (crl_socket_open_all() != CRL_OK)
         return CRL_ERROR;
     if (conf.pidfile && write_pidfile() != CRL_OK)

@@ -491,8 +491,28 @@ typedef struct {
     char *name;
 } inherited_t;
 
-static inherited_t inherited[MAX_LISTENERS];
+static inherited_t inherited[MAX_LISTENERS * 16];
 static size_t ninherited;
+static unsigned nworkers = 1;
+
+void crl_socket_set_workers(unsigned n)
+{
+    nworkers = n ? n : 1;
+}
+
+int crl_socket_fd_for_worker(const crl_listener_t *l, unsigned id)
+{
+    return l->ngroup && id ? l->group[(id - 1) % l->ngroup] : l->fd;
+}
+
+/* Name under which group member k of a listener is handed across exec. */
+static void member_name(char *buf, size_t cap, const char *name, unsigned k)
+{
+    if (k == 0)
+        snprintf(buf, cap, "%s", name);
+    else
+        snprintf(buf, cap, "%s#%u", name, k);
+}
 
 static void inherit_parse(void)
 {
@@ -500,7 +520,8 @@ static void inherit_parse(void)
     if (env == NULL)
         return;
     char *copy = strdup(env), *save = NULL;
-    for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line && ninherited < MAX_LISTENERS;
+    for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL;
+         line && ninherited < sizeof(inherited) / sizeof(inherited[0]);
          line = strtok_r(NULL, "\n", &save)) {
         char *tab = strchr(line, '\t');
         if (tab == NULL)
@@ -549,18 +570,23 @@ int crl_socket_export(void)
         return CRL_ERROR;
     env[0] = '\0';
     for (size_t i = 0; i < nlisteners; i++) {
-        size_t need = strlen(listeners[i].name) + 16;
-        if (len + need >= cap) {
-            char *bigger = realloc(env, cap = (len + need) * 2);
-            if (bigger == NULL) {
-                free(env);
-                return CRL_ERROR;
+        unsigned members = listeners[i].ngroup ? listeners[i].ngroup : 1;
+        for (unsigned k = 0; k < members; k++) {
+            int fd = k ? listeners[i].group[k] : listeners[i].fd;
+            size_t need = strlen(listeners[i].name) + 32;
+            if (len + need >= cap) {
+                char *bigger = realloc(env, cap = (len + need) * 2);
+                if (bigger == NULL) {
+                    free(env);
+                    return CRL_ERROR;
+                }
+                env = bigger;
             }
-            env = bigger;
+            char name[300];
+            member_name(name, sizeof(name), listeners[i].name, k);
+            len += (size_t)snprintf(env + len, cap - len, "%d\t%s\n", fd, name);
+            fcntl(fd, F_SETFD, 0); /* survive the exec */
         }
-        len += (size_t)snprintf(env + len, cap - len, "%d\t%s\n", listeners[i].fd,
-                                listeners[i].name);
-        fcntl(listeners[i].fd, F_SETFD, 0); /* survive the exec */
     }
     int rc = setenv(CRL_LISTENERS_ENV, env, 1);
     free(env);
@@ -569,9 +595,62 @@ int crl_socket_export(void)
 
 void crl_socket_unexport(void)
 {
-    for (size_t i = 0; i < nlisteners; i++)
+    for (size_t i = 0; i < nlisteners; i++) {
         fcntl(listeners[i].fd, F_SETFD, FD_CLOEXEC);
+        for (unsigned k = 1; k < listeners[i].ngroup; k++)
+            fcntl(listeners[i].group[k], F_SETFD, FD_CLOEXEC);
+    }
     unsetenv(CRL_LISTENERS_ENV);
+}
+
+/* A new SO_REUSEPORT member bound to the address fd is bound to. */
+static int bind_member(int fd, int family)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int one = 1, m = -1;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        (m = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+        return -1;
+    setsockopt(m, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(m, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (family == AF_INET6)
+        setsockopt(m, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    setsockopt(m, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (bind(m, (struct sockaddr *)&ss, len) != 0 || listen(m, (int)conf.listen) != 0) {
+        close(m);
+        return -1;
+    }
+    return m;
+}
+
+/* TCP HTTP listeners with several workers get one socket per worker. The
+ * members are inherited across a reload when they exist, bound otherwise. */
+static int make_group(crl_listener_t *l)
+{
+    if (l->proto != CRL_PROTO_HTTP || l->family == AF_UNIX || nworkers < 2)
+        return CRL_OK;
+    int reuse = 0;
+    socklen_t rl = sizeof(reuse);
+    if (getsockopt(l->fd, SOL_SOCKET, SO_REUSEPORT, &reuse, &rl) != 0 || !reuse)
+        return CRL_OK; /* inherited from an image that did not use groups */
+    l->group = calloc(nworkers, sizeof(int));
+    if (l->group == NULL)
+        return CRL_ERROR;
+    l->group[0] = l->fd;
+    for (unsigned k = 1; k < nworkers; k++) {
+        char name[300];
+        member_name(name, sizeof(name), l->name, k);
+        int fd = inherit_take(name);
+        if (fd < 0 && (fd = bind_member(l->fd, l->family)) < 0) {
+            crl_log(CRL_LOG_ERR, errno, "cannot bind SO_REUSEPORT socket %u of %s", k, l->name);
+            return CRL_ERROR;
+        }
+        l->group[k] = fd;
+    }
+    l->ngroup = nworkers;
+    return CRL_OK;
 }
 
 /* Adopt an inherited listening socket for it: nothing to bind, chmod or
@@ -596,6 +675,8 @@ static int adopt(const crl_list_item_t *it, crl_proto_t proto, int fd)
     l->name = it->value;
     describe(l, &ss);
     nlisteners++;
+    if (make_group(l) != CRL_OK)
+        return CRL_ERROR;
     crl_log(CRL_LOG_INFO, 0, "%s socket %s kept across the reload (fd %d)",
             proto == CRL_PROTO_HTTP ? "http" : "uwsgi", it->value, fd);
     return CRL_OK;
@@ -630,6 +711,8 @@ static int open_one(const crl_list_item_t *it, crl_proto_t proto)
         goto fail;
     if (ss.ss_family != AF_UNIX) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (proto == CRL_PROTO_HTTP && nworkers > 1)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
         if (ss.ss_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -656,8 +739,11 @@ static int open_one(const crl_list_item_t *it, crl_proto_t proto)
     l->name = it->value;
     describe(l, &ss);
     nlisteners++;
-    crl_log(CRL_LOG_INFO, 0, "%s socket bound to %s (fd %d)",
-            proto == CRL_PROTO_HTTP ? "http" : "uwsgi", it->value, fd);
+    if (make_group(l) != CRL_OK)
+        return CRL_ERROR;
+    crl_log(CRL_LOG_INFO, 0, "%s socket bound to %s (fd %d%s)",
+            proto == CRL_PROTO_HTTP ? "http" : "uwsgi", it->value, fd,
+            l->ngroup ? ", one SO_REUSEPORT socket per worker" : "");
     warn_exposure(l, &ss);
     return CRL_OK;
 
@@ -720,6 +806,9 @@ void crl_socket_vacuum(void)
 void crl_socket_close_all(void)
 {
     for (size_t i = 0; i < nlisteners; i++) {
+        for (unsigned k = 1; k < listeners[i].ngroup; k++)
+            close(listeners[i].group[k]);
+        listeners[i].ngroup = 0;
         if (listeners[i].fd >= 0)
             close(listeners[i].fd);
         listeners[i].fd = -1;

@@ -22,7 +22,18 @@ typedef struct {
     char *unix_path;       /* filesystem path we created (vacuum), or NULL */
     char port[8];          /* SERVER_PORT for HTTP requests ("" on unix) */
     char host[64];         /* SERVER_NAME fallback for HTTP requests */
+    int *group;            /* SO_REUSEPORT: one socket per worker, group[0] == fd */
+    unsigned ngroup;       /* 0 when the socket is shared by all workers */
 } crl_listener_t;
+
+/* How many workers will accept (processes): TCP HTTP sockets then get one
+ * SO_REUSEPORT socket per worker, so the kernel spreads new connections
+ * (and with them keep-alive clients) evenly. Call before
+ * crl_socket_open_all. */
+void crl_socket_set_workers(unsigned n);
+
+/* The descriptor worker id (1-based) accepts on for listener l. */
+int crl_socket_fd_for_worker(const crl_listener_t *l, unsigned id);
 
 /* Register the socket options with the registry. */
 int crl_socket_options_register(void);

@@ -317,6 +317,7 @@ typedef struct {
 } wt_t;
 
 static ev_tag_t listener_tags[64];
+static int listen_fds[64]; /* this worker's descriptor for each listener */
 static ev_tag_t signal_tag = { EV_SIGNAL, 0 };
 static crl_scoreboard_slot_t *scoreboard;
 
@@ -425,11 +426,11 @@ static void client_run(wt_t *w, client_t *cl)
     client_free(w, cl);
 }
 
-static void client_accept(wt_t *w, crl_listener_t *l)
+static void client_accept(wt_t *w, crl_listener_t *l, int lfd)
 {
     struct sockaddr_storage peer;
     socklen_t plen = sizeof(peer);
-    int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE) {
             if (w->idle_head)
@@ -507,7 +508,7 @@ static int setup_epoll(void)
     for (size_t i = 0; i < crl_socket_count() && i < 64; i++) {
         struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
                                   .data.ptr = &listener_tags[i] };
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, crl_socket_at(i)->fd, &ev) != 0)
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, listen_fds[i], &ev) != 0)
             return -1;
     }
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &signal_tag };
@@ -523,8 +524,8 @@ static void start_draining(wt_t *w)
 {
     int64_t limit = crl_scoreboard_now_ms() + DRAIN_GRACE_MS;
     w->draining = 1;
-    for (size_t i = 0; i < crl_socket_count(); i++)
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, crl_socket_at(i)->fd, NULL);
+    for (size_t i = 0; i < crl_socket_count() && i < 64; i++)
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, listen_fds[i], NULL);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, sigpipe_fds[0], NULL);
     for (client_t *cl = w->idle_head; cl; cl = cl->next)
         if (cl->deadline_ms > limit)
@@ -612,7 +613,7 @@ static void *worker_loop(void *arg)
         for (int i = 0; i < n; i++) {
             ev_tag_t *tag = evs[i].data.ptr;
             if (tag->kind == EV_LISTENER && !w->draining)
-                client_accept(w, crl_socket_at(tag->index));
+                client_accept(w, crl_socket_at(tag->index), listen_fds[tag->index]);
             else if (tag->kind == EV_CLIENT)
                 client_run(w, (client_t *)tag);
         }
@@ -669,8 +670,10 @@ void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
         statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     ctl_fd = ctl;
     worker_init(id, ctl, lazy, getppid());
-    for (size_t i = 0; i < crl_socket_count() && i < 64; i++)
+    for (size_t i = 0; i < crl_socket_count() && i < 64; i++) {
         listener_tags[i] = (ev_tag_t){ EV_LISTENER, (unsigned)i };
+        listen_fds[i] = crl_socket_fd_for_worker(crl_socket_at(i), id);
+    }
 
     unsigned nthr = effective_threads(app, id);
     wt_t *ws = calloc(nthr, sizeof(*ws));
