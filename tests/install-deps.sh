@@ -28,12 +28,13 @@ packages=(
 if [ "$runtime_only" -eq 0 ]; then
     # Tests: Criterion (unit), clang and its runtime with libFuzzer and the
     # sanitizers (a Recommends, so named here), pytest, Flask,
-    # nginx and curl (integration), and uWSGI to compare against.
+    # nginx, Apache (its mod_proxy_uwsgi) and curl (integration), and
+    # uWSGI, gunicorn and wrk to compare against (bench/).
     packages+=(
         clang libclang-rt-14-dev libcriterion-dev
         python3-pytest python3-flask
-        nginx-light curl procps
-        uwsgi-core uwsgi-plugin-python3
+        nginx-light apache2-bin curl procps
+        uwsgi-core uwsgi-plugin-python3 gunicorn wrk
     )
 fi
 
