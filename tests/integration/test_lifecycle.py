@@ -202,7 +202,7 @@ def test_harakiri_kills_stuck_request_and_next_request_succeeds(corral):
     elapsed = time.monotonic() - t0
     assert status_of(raw) in (None, 500, 502, 503, 504), raw[:200]
     assert elapsed < 2 + 2, "the stuck request lasted %.1f s with harakiri = 2" % elapsed
-    server.wait_log(r"HARAKIRI: worker 1 \(pid %d\) has been serving 'GET /sleep\?8' "
+    server.wait_log(r"HARAKIRI: worker 1 \(pid %d\)(?: thread \d+)? has been serving 'GET /sleep\?8' "
                     r"for [23] s" % old)
     [new] = wait_replaced(server, [old], 1)
     r = server.get("/pid")
@@ -219,7 +219,7 @@ def test_harakiri_behind_nginx_gives_502(corral, nginx):
     elapsed = time.monotonic() - t0
     assert r.status == 502, r
     assert elapsed < 2 + 2, "nginx waited %.1f s for a request past harakiri = 2" % elapsed
-    line = server.wait_log(r"HARAKIRI: worker (\d) \(pid (\d+)\) has been serving "
+    line = server.wait_log(r"HARAKIRI: worker (\d) \(pid (\d+)\)(?: thread \d+)? has been serving "
                            r"'GET /sleep\?8'")
     victim = int(line.group(2))
     assert victim in old
@@ -873,4 +873,291 @@ def test_master_title_with_auto_procname_and_prefix(corral):
     assert title(server.pid) == "shop corral master"
     [worker] = server.workers()
     assert title(worker) == "shop corral worker 1"
+    assert server.get("/").body == b"Hello, World!"
+
+
+# --------------------------------------------------------------------------
+# more of the lifecycle: orphans, mercy, SIGQUIT, Q, chain touch, lifetime,
+# log reopen, reload while a request runs, harakiri of a stopping worker
+
+def test_killed_master_leaves_no_orphan_workers(corral):
+    server = corral.start(hello_ini(corral, processes=2))
+    workers = server.workers()
+    server.send(signal.SIGKILL)
+    server.proc.wait(5)
+    wait_for(lambda: not [p for p in workers if alive(p)], 10,
+             "workers %r to exit after their master was SIGKILLed" % workers)
+    # nothing for the fixture's stop-and-check: the master is gone already
+    corral.servers.remove(server)
+    server.kill_group()
+    assert server.proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.corral_only
+def test_sigterm_escalates_after_reload_mercy(corral):
+    server = corral.start(hello_ini(corral, processes=1, extra="reload-mercy = 2\n"
+                                    "worker-reload-mercy = 2\n"))
+    server.expect_log(r"killed by signal 9", r"did not stop in time")
+    result = {}
+    t = threading.Thread(target=lambda: result.update(raw=raw_get(server.http[0], "/sleep?9")))
+    t.start()
+    wait_for(lambda: _request_in_progress(server), 5, "the request to reach the worker")
+    t0 = time.monotonic()
+    server.send(signal.SIGTERM)
+    server.proc.wait(15)
+    took = time.monotonic() - t0
+    t.join(15)
+    assert 1.5 < took < 2 + 2, "SIGTERM with reload-mercy = 2 took %.1f s" % took
+    assert server.proc.returncode == 0, server.log()
+    assert status_of(result.get("raw", b"")) != 200
+
+
+def test_sigquit_stops_at_once(corral):
+    server = corral.start(hello_ini(corral, processes=2))
+    server.expect_log(r"killed by signal (9|2|3|15)\b")
+    workers = server.workers()
+    t = threading.Thread(target=lambda: raw_get(server.http[0], "/sleep?8"))
+    t.start()
+    wait_for(lambda: _request_in_progress(server), 5, "the request to reach a worker")
+    t0 = time.monotonic()
+    server.send(signal.SIGQUIT)
+    server.proc.wait(15)
+    assert time.monotonic() - t0 < 1.5
+    assert server.proc.returncode == 0, server.log()
+    wait_for(lambda: not [p for p in workers if alive(p)], 3, "the workers to exit")
+    t.join(10)
+
+
+@pytest.mark.corral_only
+def test_fifo_capital_q_stops_at_once(corral, tmp_path):
+    fifo = tmp_path / "master.fifo"
+    server = corral.start(hello_ini(corral, processes=1, extra="master-fifo = %s\n" % fifo))
+    server.expect_log(r"killed by signal (9|2|3|15)\b")
+    t = threading.Thread(target=lambda: raw_get(server.http[0], "/sleep?8"))
+    t.start()
+    wait_for(lambda: _request_in_progress(server), 5, "the request to reach the worker")
+    t0 = time.monotonic()
+    fifo_send(fifo, "Q")
+    server.proc.wait(15)
+    assert time.monotonic() - t0 < 1.5
+    assert server.proc.returncode == 0, server.log()
+    t.join(10)
+
+
+@pytest.mark.corral_only
+def test_fifo_digits_select_another_fifo(corral, tmp_path):
+    first, second = tmp_path / "a.fifo", tmp_path / "b.fifo"
+    server = corral.start(hello_ini(corral, processes=1, extra=(
+        "master-fifo = %s\nmaster-fifo = %s\n" % (first, second))))
+    [old] = server.workers()
+    fifo_send(second, "r")                 # not selected: ignored
+    fifo_send(first, "1")
+    server.wait_log(r"master fifo is now %s" % re.escape(str(second)))
+    time.sleep(1.2)
+    assert server.workers() == [old], "a command written to an unselected FIFO ran"
+    fifo_send(second, "r")
+    wait_replaced(server, [old], 1)
+
+
+@pytest.mark.corral_only
+def test_touch_chain_reload(corral, tmp_path):
+    touched = tmp_path / "chain.touch"
+    touched.write_text("")
+    server = corral.start(hello_ini(corral, processes=3,
+                                    extra="touch-chain-reload = %s\n" % touched))
+    old = server.workers()
+    later = time.time() + 2
+    os.utime(touched, (later, later))
+    new = wait_replaced(server, old, 3)
+    server.wait_log(r"chain reload done")
+    assert int(server.get("/pid").body) in new
+
+
+def test_max_worker_lifetime_replaces_the_worker(corral):
+    server = corral.start(hello_ini(corral, processes=1, extra="max-worker-lifetime = 2\n"))
+    [old] = server.workers()
+    with Load(server.get, threads=2, path="/pid", body=None) as load:
+        new = wait_replaced(server, [old], 1, timeout=10)
+        seen = load.ok
+        wait_for(lambda: load.ok > seen + 5, 10, "requests to the new worker")
+    assert not load.failures, load.failures[:5]
+    assert int(server.get("/pid").body) in new
+    if not IS_UWSGI:
+        server.wait_log(r"worker 1 reached max-worker-lifetime \(2 s\); recycling")
+        assert not re.search(r"exited with status|right after starting", server.log())
+
+
+@pytest.mark.corral_only
+def test_sigusr2_reopens_the_logto_file(corral, tmp_path):
+    logfile = tmp_path / "app-logto.log"
+    server = corral.start(hello_ini(corral, processes=1, extra="logto = %s\n" % logfile))
+    assert server.get("/pid").status == 200
+    wait_for(lambda: "GET /pid" in logfile.read_text(), 10, "the request in the logto file")
+    rotated = tmp_path / "app-logto.log.1"
+    logfile.rename(rotated)
+    server.send(signal.SIGUSR2)
+    wait_for(lambda: logfile.exists(), 10, "a new log file after SIGUSR2")
+    assert server.get("/osenv?HOME").status in (200, 404)
+    wait_for(lambda: "GET /osenv" in logfile.read_text(), 10,
+             "the worker's request line in the reopened file")
+    assert "GET /osenv" not in rotated.read_text()
+
+
+@pytest.mark.corral_only
+def test_sighup_lets_a_running_request_finish(corral):
+    server = corral.start(hello_ini(corral, processes=1))
+    [old] = server.workers()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(raw=raw_get(server.http[0], "/sleep?2")))
+    t.start()
+    wait_for(lambda: _request_in_progress(server), 5, "the request to reach the worker")
+    server.send(signal.SIGHUP)
+    # the new worker serves while the old one finishes its request
+    new = wait_for(lambda: [p for p in server.workers() if p != old], 10, "a new worker")
+    r = server.get("/pid")
+    assert r.status == 200 and int(r.body) in new
+    t.join(15)
+    raw = result.get("raw", b"")
+    assert status_of(raw) == 200 and raw.endswith(b"slept"), raw[-200:]
+    wait_replaced(server, [old], 1)
+
+
+@pytest.mark.corral_only
+def test_harakiri_still_applies_to_a_worker_stopping_for_a_reload(corral):
+    server = corral.start(hello_ini(corral, processes=1, extra="harakiri = 2\n"))
+    server.expect_log(r"HARAKIRI", r"killed by signal 9")
+    [old] = server.workers()
+    t0 = time.monotonic()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(raw=raw_get(server.http[0], "/sleep?9")))
+    t.start()
+    wait_for(lambda: _request_in_progress(server), 5, "the request to reach the worker")
+    server.send(signal.SIGHUP)
+    wait_for(lambda: not alive(old), 2 + 3, "harakiri to kill the stopping worker %d" % old)
+    assert time.monotonic() - t0 < 2 + 3
+    t.join(15)
+    server.wait_log(r"HARAKIRI: worker 1 \(pid %d\)" % old)
+    assert server.get("/").body == b"Hello, World!"
+
+
+@pytest.mark.corral_only
+def test_harakiri_graceful_timeout_sends_sigterm_first(corral):
+    server = corral.start(hello_ini(corral, processes=1, extra=(
+        "harakiri = 2\nharakiri-graceful-timeout = 1\n")))
+    server.expect_log(r"HARAKIRI", r"killed by signal 9")
+    [old] = server.workers()
+    t0 = time.monotonic()
+    raw = raw_get(server.http[0], "/sleep?9")
+    assert status_of(raw) != 200
+    assert time.monotonic() - t0 < 2 + 1 + 2
+    wait_replaced(server, [old], 1)
+    assert server.get("/").body == b"Hello, World!"
+
+
+# --------------------------------------------------------------------------
+# a reload picks up new code
+
+VERSIONED_APP = '''\
+import os
+VERSION = %r
+
+
+def application(environ, start_response):
+    body = VERSION.encode() if environ.get("PATH_INFO") != "/pid" else str(os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
+
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy-apps", "preloaded"])
+def test_sighup_reload_serves_the_new_code(corral, tmp_path, lazy):
+    """Deploying = changing the code and reloading. With lazy-apps each new
+    worker imports it; without, uWSGI's SIGHUP reloads the whole instance
+    (the master execs itself again), so the new code is served as well."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "versioned.py").write_text(VERSIONED_APP % "one")
+    server = corral.start("[uwsgi]\nchdir = %s\nmodule = versioned:application\nmaster = true\n"
+                          "processes = 2\nhttp-socket = 127.0.0.1:%d\n%s"
+                          % (code, corral.port, "lazy-apps = true\n" if lazy else ""))
+    assert server.get("/").body == b"one"
+    (code / "versioned.py").write_text(VERSIONED_APP % "two")
+    old = server.workers()
+    server.send(signal.SIGHUP)
+    wait_replaced(server, old, 2)
+    bodies = {server.get("/").body for _ in range(6)}
+    assert bodies == {b"two"}, "after the reload the workers serve %r" % bodies
+
+
+# --------------------------------------------------------------------------
+# smaller promises of issue 4
+
+@needs_root
+def test_running_as_root_without_uid_warns(corral):
+    server = corral.start(hello_ini(corral))
+    if not IS_UWSGI:
+        server.wait_log(r"^warning: running as root")
+
+
+@needs_root
+def test_socket_is_chowned_and_chmodded_before_the_drop(corral):
+    uid, gid = user_ids("nobody", "nogroup")
+    run_dir = Path(tempfile.mkdtemp(prefix="corral-lifetest-"))
+    try:
+        os.chmod(run_dir, 0o755)
+        sock = run_dir / "app.sock"
+        server = corral.start(hello_ini(corral, processes=1, http=False, extra=(
+            "socket = %s\nchown-socket = nobody:nogroup\nchmod-socket = 660\numask = 027\n"
+            "uid = nobody\ngid = nogroup\nvacuum = true\n" % sock)))
+        st = os.stat(sock)
+        assert (st.st_uid, st.st_gid) == (uid, gid)
+        assert st.st_mode & 0o777 == 0o660
+        r = conftest.uwsgi_request(str(sock))
+        assert r.body == b"Hello, World!"
+        assert server.stop() == 0
+        # a root-owned directory: the unprivileged master cannot unlink the
+        # socket, but it must say so rather than fail silently or crash
+        if os.path.exists(sock):
+            server.expect_log(r"vacuum|unlink|remove")
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.mark.corral_only
+def test_memory_report_adds_rss_to_request_lines(corral):
+    server = corral.start(hello_ini(corral, extra="memory-report = true\n"))
+    assert server.get("/pid").status == 200
+    m = server.wait_log(r"GET /pid => generated .*\{address space usage: rss (\d+) kB\}")
+    assert int(m.group(1)) > 1000
+
+
+@pytest.mark.corral_only
+def test_harakiri_deadline_is_per_thread(corral):
+    """threads = 4: other threads keep finishing quick requests while one is
+    stuck; the stuck one's deadline still expires."""
+    server = corral.start(hello_ini(corral, processes=1, extra="threads = 4\nharakiri = 2\n"))
+    server.expect_log(r"HARAKIRI", r"killed by signal 9")
+    [old] = server.workers()
+    assert server.get("/").status == 200          # the worker has initialised
+    if re.search(r"cannot serve requests from several threads", server.log()):
+        pytest.skip("the python plugin serves one request at a time per worker")
+    result = {}
+    t0 = time.monotonic()
+    t = threading.Thread(target=lambda: result.update(raw=raw_get(server.http[0], "/sleep?9")))
+    t.start()
+    quick = []
+    while t.is_alive() and time.monotonic() - t0 < 8:
+        try:
+            quick.append(http_request(server.http[0], "GET", "/pid", timeout=5).status)
+        except (OSError, AssertionError) as e:   # the worker died under this one
+            quick.append(e)
+        time.sleep(0.05)
+    t.join(15)
+    elapsed = time.monotonic() - t0
+    assert status_of(result.get("raw", b"")) != 200
+    assert elapsed < 2 + 2, "the stuck request lasted %.1f s with harakiri = 2" % elapsed
+    assert quick.count(200) >= 5, quick
+    server.wait_log(r"HARAKIRI: worker 1 \(pid %d\).*'GET /sleep\?9'" % old)
+    wait_replaced(server, [old], 1)
     assert server.get("/").body == b"Hello, World!"
