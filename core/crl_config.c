@@ -112,10 +112,7 @@ static const char *intern(const char *s)
 
 static void where(char *buf, size_t len, const char *file, unsigned line)
 {
-    if (line)
-        snprintf(buf, len, "%s:%u", file, line);
-    else
-        snprintf(buf, len, "%s", file);
+    snprintf(buf, len, "%s", crl_option_where(file, line));
 }
 
 static record_t *add(const char *key, const char *value, const char *file, unsigned line,

@@ -65,7 +65,7 @@ int crl_fifo_options_register(void)
 static void log_item(int err, const crl_list_item_t *it, const char *what)
 {
     if (it->line)
-        crl_log(CRL_LOG_ERR, err, "master-fifo '%s' at %s:%u: %s", it->value, it->file, it->line,
+        crl_log(CRL_LOG_ERR, err, "master-fifo '%s' at %s: %s", it->value, crl_option_where(it->file, it->line),
                 what);
     else
         crl_log(CRL_LOG_ERR, err, "master-fifo '%s' (%s): %s", it->value, it->file, what);

@@ -730,8 +730,8 @@ static void watch_add(const crl_list_t *list, void (*action)(void))
         w->item = &list->items[i];
         w->action = action;
         if (!stat_mtime(w->item->value, &w->mtime, &w->mtime_ns))
-            crl_log(CRL_LOG_WARN, 0, "%s:%u: %s does not exist yet; creating it will trigger "
-                    "the action", w->item->file, w->item->line, w->item->value);
+            crl_log(CRL_LOG_WARN, 0, "%s: %s does not exist yet; creating it will trigger "
+                    "the action", crl_option_where(w->item->file, w->item->line), w->item->value);
     }
 }
 
@@ -816,8 +816,7 @@ static int apply_env(void)
     for (size_t i = 0; i < conf.env.n; i++) {
         crl_list_item_t *it = &conf.env.items[i];
         if (strchr(it->value, '=') == NULL || it->value[0] == '=') {
-            crl_log(CRL_LOG_ERR, 0, "env '%s' at %s:%u must be KEY=VALUE", it->value, it->file,
-                    it->line);
+            crl_log(CRL_LOG_ERR, 0, "env '%s' at %s must be KEY=VALUE", it->value, crl_option_where(it->file, it->line));
             return CRL_ERROR;
         }
         putenv(it->value); /* the registry keeps the string for the process lifetime */
@@ -830,8 +829,8 @@ static void check_hooks(void)
     for (size_t i = 0; i < conf.hook_master_start.n; i++) {
         crl_list_item_t *it = &conf.hook_master_start.items[i];
         if (strcmp(it->value, "unix_signal:15 gracefully_kill_them_all") != 0)
-            crl_log(CRL_LOG_WARN, 0, "hook-master-start '%s' at %s:%u is not supported; ignored",
-                    it->value, it->file, it->line);
+            crl_log(CRL_LOG_WARN, 0, "hook-master-start '%s' at %s is not supported; ignored",
+                    it->value, crl_option_where(it->file, it->line));
     }
 }
 
@@ -905,7 +904,7 @@ static int prepare(void)
         crl_log(CRL_LOG_ERR, errno, "chdir to %s", conf.chdir);
         return CRL_ERROR;
     }
-    if (crl_static_init() != CRL_OK || watch_init() != CRL_OK)
+    if (crl_static_init() != CRL_OK || watch_init() != CRL_OK || crl_worker_prepare() != CRL_OK)
         return CRL_ERROR;
     crl_daemon_apply_umask();
     crl_socket_set_workers((unsigned)conf.processes);

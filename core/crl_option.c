@@ -264,6 +264,13 @@ static void format_where(char *buf, size_t len, const char *file, unsigned line)
         snprintf(buf, len, "%s", file);
 }
 
+const char *crl_option_where(const char *file, unsigned line)
+{
+    static __thread char buf[512];
+    format_where(buf, sizeof(buf), file, line);
+    return buf;
+}
+
 int crl_option_set(const crl_option_t *opt, void *conf, const char *value, const char *file,
                    unsigned line)
 {

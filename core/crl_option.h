@@ -36,6 +36,11 @@ const crl_option_t *crl_option_find_prefix(const char *prefix, int *ambiguous);
 int crl_option_set(const crl_option_t *opt, void *conf, const char *value, const char *file,
                    unsigned line);
 
+/* Where a value came from, for messages: "app.ini:4", "command line",
+ * "environment UWSGI_X" (no ":0"). Returns a per-thread buffer that the
+ * next call overwrites: use it once per message. */
+const char *crl_option_where(const char *file, unsigned line);
+
 /* Print every option of every table with aliases, short flag and help. */
 void crl_option_print_help(FILE *out);
 

@@ -56,7 +56,17 @@ enum {
     APP_DATE = 1u << 4,     /* Date */
 };
 
-static __thread crl_http_header_t http_headers[MAX_HTTP_HEADERS]; /* per request thread */
+static __thread crl_http_header_t http_headers[MAX_HTTP_HEADERS];
+static const char *extra_headers; /* add-header lines, or NULL */
+static size_t extra_len;
+static int64_t limit_post;        /* 0: unlimited */
+
+void crl_conn_configure(const char *headers, int64_t limit)
+{
+    extra_headers = headers;
+    extra_len = headers ? strlen(headers) : 0;
+    limit_post = limit;
+} /* per request thread */
 
 int crl_conn_init(crl_conn_t *c, size_t buffer_size, int timeout_ms)
 {
@@ -104,6 +114,7 @@ static void request_reset(crl_conn_t *c)
 {
     c->body_left = 0;
     c->chunked_in = 0;
+    c->chunked_total = 0;
     c->body_done = 0;
     c->head_bytes = 0;
     c->scratch_len = 0;
@@ -258,6 +269,8 @@ static void finalize_head(crl_conn_t *c, int64_t known_len)
     int ka = 0;
 
     c->head_state = CRL_HEAD_SENT;
+    if (extra_len)
+        head_append(c, extra_headers, extra_len);
     if (c->listener->proto != CRL_PROTO_HTTP) {
         head_append(c, "\r\n", 2);
         return;
@@ -356,6 +369,13 @@ static ssize_t read_chunked(crl_conn_t *c, char *buf, size_t len)
                 c->rlen = (size_t)rc;
             }
         }
+        c->chunked_total += (int64_t)dl;
+        if (limit_post > 0 && c->chunked_total > limit_post) {
+            crl_log(CRL_LOG_ERR, 0, "chunked body from %s exceeds limit-post (%lld bytes)",
+                    c->peer, (long long)limit_post);
+            c->broken = -EFBIG;
+            return -EFBIG;
+        }
         if (dl > 0)
             return (ssize_t)dl;
     }
@@ -443,7 +463,7 @@ int crl_response_start(crl_request_t *r, crl_str_t status, const crl_header_t *h
                 (int)(status.len > 64 ? 64 : status.len), status.data);
         return CRL_ERROR;
     }
-    size_t need = sizeof("HTTP/1.1 \r\n") + status.len + HEAD_RESERVE;
+    size_t need = sizeof("HTTP/1.1 \r\n") + status.len + HEAD_RESERVE + extra_len;
     for (size_t i = 0; i < n; i++) {
         if (!valid_header_text(h[i].name, 1) || !valid_header_text(h[i].value, 0)) {
             crl_log(CRL_LOG_ERR, 0, "response header '%.*s' holds a forbidden character "
@@ -655,6 +675,12 @@ static int read_uwsgi(crl_conn_t *c)
                 "Python WSGI, modifier1 0", c->peer, pkt.modifier1);
         return CRL_ERROR;
     }
+    if (limit_post > 0 && pkt.content_length > limit_post) {
+        crl_log(CRL_LOG_ERR, 0, "request body of %lld bytes from %s exceeds limit-post (%lld)",
+                (long long)pkt.content_length, c->peer, (long long)limit_post);
+        send_simple(c, 413, "413 Request Entity Too Large\n");
+        return CRL_ERROR;
+    }
     c->req.nvars = pkt.nvars;
     c->req.modifier1 = pkt.modifier1;
     c->req.modifier2 = pkt.modifier2;
@@ -777,6 +803,8 @@ static int http_setup(crl_conn_t *c, const crl_http_request_t *h, size_t head_le
         memset(&c->chunk_st, 0, sizeof(c->chunk_st));
         c->req.content_length = -1;
     } else {
+        if (limit_post > 0 && h->content_length > limit_post)
+            return http_reject(c, 413, "request body larger than limit-post");
         c->req.content_length = h->content_length;
         c->body_left = h->content_length;
     }

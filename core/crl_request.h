@@ -35,6 +35,7 @@ typedef struct crl_conn_s {
     size_t max_head;         /* buffer-size */
     int64_t body_left;       /* Content-Length bytes the app has not read */
     int chunked_in;          /* the body is chunked (HTTP) */
+    int64_t chunked_total;   /* chunked: body bytes decoded so far */
     int body_done;           /* chunked: the last chunk has been decoded */
     crl_http_chunked_t chunk_st;
     size_t head_bytes;       /* size of the vars block / HTTP head */
@@ -66,6 +67,11 @@ typedef struct crl_conn_s {
 /* Allocate the worker's buffers for heads of up to buffer_size bytes.
  * Returns CRL_OK or CRL_ERROR (logged). */
 int crl_conn_init(crl_conn_t *c, size_t buffer_size, int timeout_ms);
+
+/* Settings shared by every connection of the process: headers added to
+ * every response ("Name: value\r\n" lines, validated; NULL for none) and
+ * the largest request body accepted (limit-post; 0: no limit). */
+void crl_conn_configure(const char *extra_headers, int64_t limit_post);
 
 /* Make fd (non-blocking, accepted from l, peer address already formatted)
  * the current connection; `pending` holds bytes already received for it

@@ -320,12 +320,12 @@ static int add_rule(const char *text, const crl_list_item_t *it)
         return CRL_OK;
     }
     if (nallow_rules == MAX_ALLOW_RULES) {
-        crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s:%u: more than %d entries (use CIDRs)",
-                it->file, it->line, MAX_ALLOW_RULES);
+        crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s: more than %d entries (use CIDRs)",
+                crl_option_where(it->file, it->line), MAX_ALLOW_RULES);
         return CRL_ERROR;
     }
     if (parse_rule(text, &allow_rules[nallow_rules], err, sizeof(err)) != CRL_OK) {
-        crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s:%u: %s", it->file, it->line, err);
+        crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s: %s", crl_option_where(it->file, it->line), err);
         return CRL_ERROR;
     }
     nallow_rules++;
@@ -350,8 +350,8 @@ int crl_socket_allow_load(void)
             if (add_rule(tok, it) != CRL_OK)
                 return CRL_ERROR;
         if (ntok == 0) {
-            crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s:%u: empty; give addresses or CIDRs, "
-                    "or * for every peer", it->file, it->line);
+            crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s: empty; give addresses or CIDRs, "
+                    "or * for every peer", crl_option_where(it->file, it->line));
             return CRL_ERROR;
         }
     }
@@ -697,7 +697,7 @@ static int open_one(const crl_list_item_t *it, crl_proto_t proto)
     if (kept >= 0)
         return adopt(it, proto, kept);
     if (crl_socket_parse_address(it->value, &ss, &sslen, err, sizeof(err)) != CRL_OK) {
-        crl_log(CRL_LOG_ERR, 0, "socket '%s' at %s:%u: %s", it->value, it->file, it->line, err);
+        crl_log(CRL_LOG_ERR, 0, "socket '%s' at %s: %s", it->value, crl_option_where(it->file, it->line), err);
         return CRL_ERROR;
     }
     crl_listener_t *l = &listeners[nlisteners];
@@ -748,7 +748,7 @@ static int open_one(const crl_list_item_t *it, crl_proto_t proto)
     return CRL_OK;
 
 fail:
-    crl_log(CRL_LOG_ERR, errno, "cannot bind socket '%s' (%s:%u)", it->value, it->file, it->line);
+    crl_log(CRL_LOG_ERR, errno, "cannot bind socket '%s' (%s)", it->value, crl_option_where(it->file, it->line));
 cleanup:
     if (fd >= 0)
         close(fd);

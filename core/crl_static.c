@@ -374,8 +374,8 @@ static int add_map(const crl_list_item_t *it, int kind, int has_mount)
     struct stat sb;
 
     if (has_mount && (eq == NULL || eq[1] == '\0')) {
-        crl_log(CRL_LOG_ERR, 0, "static-map '%s' at %s:%u: expects /mountpoint=path", v,
-                it->file, it->line);
+        crl_log(CRL_LOG_ERR, 0, "static-map '%s' at %s: expects /mountpoint=path", v,
+                crl_option_where(it->file, it->line));
         return CRL_ERROR;
     }
     m->mount = has_mount ? v : "";
@@ -384,8 +384,8 @@ static int add_map(const crl_list_item_t *it, int kind, int has_mount)
     m->kind = kind;
     m->root = resolve(m->conf_root);
     if (m->root == NULL) {
-        crl_log(CRL_LOG_WARN, errno, "static: %s (%s:%u) does not exist yet; looked up per "
-                "request", m->conf_root, it->file, it->line);
+        crl_log(CRL_LOG_WARN, errno, "static: %s (%s) does not exist yet; looked up per "
+                "request", m->conf_root, crl_option_where(it->file, it->line));
     } else {
         m->root_len = strlen(m->root);
         m->is_file = stat(m->root, &sb) == 0 && !S_ISDIR(sb.st_mode);
@@ -423,8 +423,8 @@ static int build_prefixes(const crl_list_t *l, prefix_t **out, size_t *nout)
     for (size_t i = 0; i < l->n; i++) {
         char *p = resolve(l->items[i].value);
         if (p == NULL) {
-            crl_log(CRL_LOG_WARN, errno, "static: %s (%s:%u) does not exist; ignored",
-                    l->items[i].value, l->items[i].file, l->items[i].line);
+            crl_log(CRL_LOG_WARN, errno, "static: %s (%s) does not exist; ignored",
+                    l->items[i].value, crl_option_where(l->items[i].file, l->items[i].line));
             continue;
         }
         (*out)[*nout].path = p;
@@ -439,8 +439,7 @@ static int compile_re(regex_t *re, const char *pattern, const crl_list_item_t *i
     if (rc != 0) {
         char msg[128];
         regerror(rc, re, msg, sizeof(msg));
-        crl_log(CRL_LOG_ERR, 0, "static: invalid regexp '%s' at %s:%u: %s", pattern, it->file,
-                it->line, msg);
+        crl_log(CRL_LOG_ERR, 0, "static: invalid regexp '%s' at %s: %s", pattern, crl_option_where(it->file, it->line), msg);
         return CRL_ERROR;
     }
     return CRL_OK;
@@ -476,8 +475,8 @@ static int split_rule(const crl_list_item_t *it, int by_type, char *buf, size_t 
         goto bad;
     return CRL_OK;
 bad:
-    crl_log(CRL_LOG_ERR, 0, "static expires rule '%s' at %s:%u: expects '%s seconds'", v,
-            it->file, it->line, by_type ? "mimetype" : "regexp");
+    crl_log(CRL_LOG_ERR, 0, "static expires rule '%s' at %s: expects '%s seconds'", v,
+            crl_option_where(it->file, it->line), by_type ? "mimetype" : "regexp");
     return CRL_ERROR;
 }
 

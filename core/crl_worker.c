@@ -54,6 +54,8 @@ typedef struct {
     int log_x_forwarded_for;
     long threads;
     long thread_stacksize;
+    crl_list_t add_header;
+    long limit_post;
 } crl_worker_conf_t;
 
 static crl_worker_conf_t conf;
@@ -110,6 +112,11 @@ static const crl_option_t options[] = {
       .type = CRL_OPT_INT, .offset = offsetof(crl_worker_conf_t, thread_stacksize), .def = "0",
       .min = 0, .max = 1024 * 1024,
       .help = "stack size of request threads in kilobytes (0: the system default)" },
+    { .name = "add-header", .type = CRL_OPT_LIST, .offset = offsetof(crl_worker_conf_t, add_header),
+      .help = "add 'Name: value' to every response (repeatable)" },
+    { .name = "limit-post", .type = CRL_OPT_INT, .offset = offsetof(crl_worker_conf_t, limit_post),
+      .def = "0", .min = 0, .max = 0x7fffffffffffffffL,
+      .help = "refuse request bodies larger than this many bytes with 413 (0: no limit)" },
     { .name = "log-x-forwarded-for", .type = CRL_OPT_BOOL,
       .offset = offsetof(crl_worker_conf_t, log_x_forwarded_for),
       .help = "log the X-Forwarded-For address instead of the peer's" },
@@ -130,6 +137,35 @@ static uint64_t rss_kb(void)
     if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
         return 0;
     return resident * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Validate add-header entries and hand them, with limit-post, to the
+ * connection layer (in the master, so workers inherit it). */
+int crl_worker_prepare(void)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < conf.add_header.n; i++)
+        len += strlen(conf.add_header.items[i].value) + 4;
+    char *lines = len ? malloc(len + 1) : NULL;
+    size_t at = 0;
+
+    for (size_t i = 0; i < conf.add_header.n; i++) {
+        const crl_list_item_t *it = &conf.add_header.items[i];
+        const char *colon = strchr(it->value, ':');
+        if (colon == NULL || colon == it->value || strpbrk(it->value, "\r\n") ||
+            memchr(it->value, ' ', (size_t)(colon - it->value))) {
+            crl_log(CRL_LOG_ERR, 0, "add-header '%s' at %s must be 'Name: value'", it->value,
+                    crl_option_where(it->file, it->line));
+            free(lines);
+            return CRL_ERROR;
+        }
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        at += (size_t)sprintf(lines + at, "%.*s: %s\r\n", (int)(colon - it->value), it->value, v);
+    }
+    crl_conn_configure(lines, conf.limit_post);
+    return CRL_OK;
 }
 
 unsigned crl_worker_threads(void)

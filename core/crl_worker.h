@@ -21,6 +21,11 @@ typedef struct {
 
 int crl_worker_options_register(void);
 
+/* Check the worker options that can be wrong (add-header) and set up what
+ * every worker inherits. In the master, before forking. CRL_OK or
+ * CRL_ERROR (logged with file and line). */
+int crl_worker_prepare(void);
+
 /* The configured request threads per worker. */
 unsigned crl_worker_threads(void);
 
