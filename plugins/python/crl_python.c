@@ -16,14 +16,17 @@
  */
 #include "crl_python.h"
 
+#include <errno.h>
 #include <glob.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
 #include <corral/plugin.h>
+#include <corral/server.h>
 
 crl_python_ctx_t crl__python;
 
@@ -58,6 +61,35 @@ static const crl_option_t options[] = {
     { .name = "py-call-osafterfork", .type = CRL_OPT_BOOL, .flags = CRL_OPTF_NOOP,
       .offset = CONF_OFF(call_osafterfork),
       .help = "kept for uWSGI configs: Corral always tells Python about forks" },
+    { .name = "mount", .aliases = "worker-mount", .type = CRL_OPT_LIST,
+      .offset = CONF_OFF(mounts),
+      .help = "/prefix=app: serve paths under /prefix with app (module, module:callable or "
+              "file.py); repeatable, the longest prefix wins" },
+    { .name = "manage-script-name", .type = CRL_OPT_BOOL, .flags = CRL_OPTF_NOOP,
+      .offset = CONF_OFF(manage_script_name),
+      .help = "kept for uWSGI configs: Corral always moves a mount's prefix from PATH_INFO "
+              "to SCRIPT_NAME" },
+    { .name = "disable-write-exception", .type = CRL_OPT_BOOL,
+      .offset = CONF_OFF(disable_write_exception),
+      .help = "write() does not raise OSError in the app when the client went away" },
+    { .name = "ignore-sigpipe", .type = CRL_OPT_BOOL, .flags = CRL_OPTF_NOOP,
+      .offset = CONF_OFF(ignore_sigpipe),
+      .help = "kept for uWSGI configs: Corral always ignores SIGPIPE" },
+    { .name = "ignore-write-errors", .type = CRL_OPT_BOOL,
+      .offset = CONF_OFF(ignore_write_errors),
+      .help = "do not log clients that went away during a response" },
+    { .name = "post-buffering", .type = CRL_OPT_INT, .offset = CONF_OFF(post_buffering),
+      .def = "0", .min = 0, .max = 0x7fffffffL,
+      .help = "spool request bodies larger than this many bytes to a temporary file before "
+              "the app runs (0: off)" },
+    { .name = "post-buffering-bufsize", .type = CRL_OPT_INT,
+      .offset = CONF_OFF(post_buffering_bufsize), .def = "8192", .min = 512,
+      .max = 64 * 1024 * 1024, .help = "buffer size for reading a body with post-buffering" },
+    { .name = "py-autoreload", .aliases = "python-autoreload py-auto-reload",
+      .type = CRL_OPT_INT, .offset = CONF_OFF(autoreload), .def = "0", .min = 0,
+      .max = 86400,
+      .help = "check loaded modules' files every N seconds and reload the workers when one "
+              "changed (development only; 0: off)" },
 };
 
 PyThreadState *crl__python_release(void)
@@ -168,6 +200,8 @@ static int init_interpreter(void)
     PyStatus status;
     int rc = CRL_ERROR;
 
+    if (crl__python_uwsgi_register() != CRL_OK)
+        return CRL_ERROR;
     PyPreConfig_InitPythonConfig(&pre);
     pre.utf8_mode = 1;
     status = Py_PreInitialize(&pre);
@@ -301,6 +335,9 @@ static void register_stack_dump(void)
 
 static int init_worker(unsigned worker_id)
 {
+    int rc;
+
+    (void)worker_id;
     if (!crl__python.initialized)
         return CRL_OK;
     /* PyOS_AfterFork_Child needs this thread's state; without fork_prepare
@@ -311,8 +348,11 @@ static int init_worker(unsigned worker_id)
     PyOS_AfterFork_Child();
     crl__python.no_app_logged = 0;
     register_stack_dump();
+    crl__python_uwsgi_postfork();
+    rc = crl__python.conf.autoreload > 0 ? crl__python_autoreload_start(crl__python.conf.autoreload)
+                                         : CRL_OK;
     crl__python.main_ts = crl__python_release();
-    return CRL_OK;
+    return rc;
 }
 
 static void flush_stream(const char *name)
@@ -334,6 +374,7 @@ static void run_exit(void)
     if (!crl__python.initialized)
         return;
     crl__python_acquire(crl__python.main_ts);
+    crl__python_uwsgi_atexit();
     mod = PyImport_ImportModule("atexit");
     r = mod ? PyObject_CallMethod(mod, "_run_exitfuncs", NULL) : NULL;
     if (r == NULL)
@@ -501,32 +542,27 @@ static PyObject *find_callable(PyObject *mod, const char *spec, const char *what
     return app;
 }
 
-/* Import the module or file and return its WSGI callable (new ref), or NULL
+/* Import `spec` (module, module:callable, file.py, file.py:callable; a
+ * wsgi-file when `file`) and return its WSGI callable (new ref), or NULL
  * after logging. */
-static PyObject *load_app(void)
+static PyObject *load_spec(const char *spec, int file)
 {
     const crl_python_conf_t *c = &crl__python.conf;
     const char *callable = c->callable && *c->callable ? c->callable : "application";
     char modname[512], what[600];
-    const char *colon;
+    const char *colon = file ? NULL : strchr(spec, ':');
     PyObject *mod, *app;
 
-    if (c->module && *c->module) {
-        colon = strchr(c->module, ':');
-        snprintf(modname, sizeof(modname), "%.*s",
-                 (int)(colon ? (size_t)(colon - c->module) : strlen(c->module)), c->module);
-        if (colon && colon[1])
-            callable = colon + 1;
-        if (is_file(modname)) { /* uWSGI also takes a file in `module` */
-            snprintf(what, sizeof(what), "file '%s'", modname);
-            mod = import_file(modname);
-        } else {
-            snprintf(what, sizeof(what), "module '%s'", modname);
-            mod = PyImport_ImportModule(modname);
-        }
+    snprintf(modname, sizeof(modname), "%.*s",
+             (int)(colon ? (size_t)(colon - spec) : strlen(spec)), spec);
+    if (colon && colon[1])
+        callable = colon + 1;
+    if (file || is_file(modname)) { /* uWSGI also takes a file in `module` */
+        snprintf(what, sizeof(what), "file '%s'", modname);
+        mod = import_file(modname);
     } else {
-        snprintf(what, sizeof(what), "file '%s'", c->wsgi_file);
-        mod = import_file(c->wsgi_file);
+        snprintf(what, sizeof(what), "module '%s'", modname);
+        mod = PyImport_ImportModule(modname);
     }
     if (mod == NULL) {
         crl__python_log_exception();
@@ -538,9 +574,109 @@ static PyObject *load_app(void)
     return app;
 }
 
-static int load(void)
+static void clear_mounts(void)
+{
+    size_t i;
+
+    for (i = 0; i < crl__python.nmounts; i++) {
+        Py_CLEAR(crl__python.mounts[i].app);
+        Py_CLEAR(crl__python.mounts[i].script_name);
+    }
+    crl__python.nmounts = 0;
+}
+
+/* One `mount` item, "/prefix=spec", into m. CRL_OK or CRL_ERROR (logged). */
+static int load_mount(const crl_list_item_t *item, crl_python_mount_t *m)
+{
+    const char *v = item->value, *eq = strchr(v, '=');
+    size_t len = eq ? (size_t)(eq - v) : 0;
+
+    if (eq == NULL || eq[1] == '\0' || (len > 0 && v[0] != '/')) {
+        crl_log(CRL_LOG_ERR, 0, "mount '%s' (%s:%u): expected /prefix=module-or-file", v,
+                item->file ? item->file : "?", item->line);
+        return CRL_ERROR;
+    }
+    while (len > 0 && v[len - 1] == '/')
+        len--; /* "/api/" mounts /api; "/" mounts everything */
+    m->prefix = v;
+    m->len = len;
+    m->spec = eq + 1;
+    m->script_name = PyUnicode_DecodeLatin1(v, (Py_ssize_t)len, NULL);
+    if (m->script_name == NULL) {
+        crl__python_log_exception();
+        return CRL_ERROR;
+    }
+    m->app = load_spec(eq + 1, 0);
+    if (m->app == NULL) {
+        crl_log(CRL_LOG_ERR, 0, "cannot load the app mounted at '%.*s' (%s:%u)", (int)len, v,
+                item->file ? item->file : "?", item->line);
+        return CRL_ERROR;
+    }
+    crl_log(CRL_LOG_INFO, 0, "WSGI app mounted at '%.*s' loaded from %s", (int)len, v, eq + 1);
+    return CRL_OK;
+}
+
+static int load_mounts(void)
+{
+    const crl_list_t *l = &crl__python.conf.mounts;
+    size_t i;
+
+    clear_mounts();
+    free(crl__python.mounts);
+    crl__python.mounts = NULL;
+    if (l->n == 0)
+        return CRL_OK;
+    if ((crl__python.mounts = calloc(l->n, sizeof(*crl__python.mounts))) == NULL) {
+        crl_log(CRL_LOG_ERR, ENOMEM, "mount");
+        return CRL_ERROR;
+    }
+    for (i = 0; i < l->n; i++) {
+        if (load_mount(&l->items[i], &crl__python.mounts[i]) != CRL_OK) {
+            Py_CLEAR(crl__python.mounts[i].script_name);
+            clear_mounts();
+            return CRL_ERROR;
+        }
+        crl__python.nmounts = i + 1;
+    }
+    return CRL_OK;
+}
+
+/* In the master after preloading: keep everything loaded so far out of
+ * the collector, so that forked workers do not touch (and copy) those
+ * pages; Python 3.7's gc.freeze(). */
+static void gc_freeze(void)
+{
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *r = gc ? PyObject_CallMethod(gc, "freeze", NULL) : NULL;
+
+    if (r == NULL)
+        crl__python_log_exception();
+    Py_XDECREF(r);
+    Py_XDECREF(gc);
+}
+
+/* The default app and the mounts. CRL_OK, CRL_DECLINED (nothing
+ * configured), CRL_ERROR (logged). With the GIL. */
+static int load_apps(void)
 {
     const crl_python_conf_t *c = &crl__python.conf;
+    int have_module = c->module && *c->module, have_file = c->wsgi_file && *c->wsgi_file;
+
+    if (!have_module && !have_file && c->mounts.n == 0)
+        return CRL_DECLINED;
+    Py_CLEAR(crl__python.app);
+    if (have_module || have_file) {
+        crl__python.app = load_spec(have_module ? c->module : c->wsgi_file, !have_module);
+        if (crl__python.app == NULL)
+            return CRL_ERROR;
+        crl_log(CRL_LOG_INFO, 0, "WSGI app loaded from %s", have_module ? c->module
+                                                                          : c->wsgi_file);
+    }
+    return load_mounts();
+}
+
+static int load(void)
+{
     int rc = CRL_ERROR;
 
     if (!crl__python.initialized && init_master() != CRL_OK)
@@ -548,29 +684,39 @@ static int load(void)
     crl__python_acquire(crl__python.main_ts);
     if (run_imports() != CRL_OK)
         goto done;
-    if (!(c->module && *c->module) && !(c->wsgi_file && *c->wsgi_file)) {
-        rc = CRL_DECLINED;
+    rc = load_apps();
+    if (rc != CRL_OK)
+        goto done;
+    if (crl__python_worker_setup() != CRL_OK) {
+        crl__python_log_exception();
+        rc = CRL_ERROR;
         goto done;
     }
-    Py_CLEAR(crl__python.app);
-    crl__python.app = load_app();
-    if (crl__python.app == NULL)
-        goto done;
-    crl_log(CRL_LOG_INFO, 0, "WSGI app loaded from %s", c->module && *c->module ? c->module
-                                                                                : c->wsgi_file);
-    rc = CRL_OK;
+    if (crl_server_worker_id() == 0)
+        gc_freeze();
+    else /* lazy-apps: the app registered its postfork hooks just now */
+        crl__python_uwsgi_postfork();
 done:
     crl__python.main_ts = crl__python_release();
     return rc;
 }
 
+/* Each request thread keeps one PyThreadState for its life (so that
+ * threading.local data, such as Django's database connections, persists
+ * from request to request): made by PyGILState_Ensure on the thread's first
+ * request and never released, so that the GILState API also knows it. */
+static __thread PyThreadState *thread_ts;
+
 static int handle(crl_request_t *req)
 {
     int rc;
 
-    crl__python_acquire(crl__python.main_ts);
+    if (thread_ts == NULL)
+        PyGILState_Ensure();
+    else
+        crl__python_acquire(thread_ts);
     rc = crl__python_wsgi_handle(req);
-    crl__python.main_ts = crl__python_release();
+    thread_ts = crl__python_release();
     return rc;
 }
 

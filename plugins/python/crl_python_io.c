@@ -4,7 +4,8 @@
  *    GIL released, never past CONTENT_LENGTH. A small buffer inside the
  *    object serves readline(); read() copies from the buffer first and then
  *    reads straight into the result. The object is bound to one request at a
- *    time; unbound, every read raises OSError.
+ *    time; unbound, every read raises OSError. With post-buffering the body
+ *    was spooled to a file before the app ran and is read from there.
  *  - wsgi.errors: text written to the log as it is.
  *  - wsgi.file_wrapper: PEP 3333's optional wrapper; the response code sends
  *    a wrapped real file with sendfile, anything else is iterated in blocks.
@@ -13,12 +14,16 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #define INPUT_BUF 8192
 
 typedef struct {
     PyObject_HEAD
     crl_request_t *req;
+    crl_python_thread_t *owner; /* the thread context serving req */
+    int spool_fd;      /* post-buffering file holding the body, or -1 */
+    int64_t spool_off; /* next byte to read from it */
     int64_t remaining; /* body bytes the core still has for us; -1 while
                           unknown (chunked upload: read until 0) */
     size_t pos, end;   /* buffered bytes are buf[pos, end) */
@@ -26,16 +31,32 @@ typedef struct {
 } input_t;
 
 /* Raise OSError for a failed read (-errno, or unbound). */
-static void input_raise(ssize_t n)
+static void input_raise(input_t *in, ssize_t n)
 {
     if (n == 0) {
         PyErr_SetString(PyExc_OSError, "wsgi.input used outside of its request");
         return;
     }
-    crl__python.client_gone = 1;
-    crl__python.gone_errno = (int)-n;
+    if (in->owner != NULL && in->spool_fd < 0) { /* a spool file error is not the client */
+        in->owner->client_gone = 1;
+        in->owner->gone_errno = (int)-n;
+    }
     errno = (int)-n;
     PyErr_SetFromErrno(PyExc_OSError);
+}
+
+/* Read from the post-buffering file: the count, or -errno. */
+static ssize_t spool_read(input_t *in, char *dst, size_t len)
+{
+    ssize_t n;
+
+    do
+        n = pread(in->spool_fd, dst, len, in->spool_off);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    in->spool_off += n;
+    return n;
 }
 
 /* Read up to len body bytes into dst with the GIL released. Returns the
@@ -46,18 +67,22 @@ static ssize_t input_raw(input_t *in, char *dst, size_t len)
     ssize_t n;
 
     if (in->req == NULL) {
-        input_raise(0);
+        input_raise(in, 0);
         return -1;
     }
     if (in->remaining == 0 || len == 0)
         return 0;
     if (in->remaining > 0 && (int64_t)len > in->remaining)
         len = (size_t)in->remaining;
-    ts = crl__python_release();
-    n = crl_request_read(in->req, dst, len);
-    crl__python_acquire(ts);
+    if (in->spool_fd >= 0) {
+        n = spool_read(in, dst, len);
+    } else {
+        ts = crl__python_release();
+        n = crl_request_read(in->req, dst, len);
+        crl__python_acquire(ts);
+    }
     if (n < 0) {
-        input_raise(n);
+        input_raise(in, n);
         return -1;
     }
     if (n == 0)
@@ -150,7 +175,7 @@ static PyObject *input_read(PyObject *self, PyObject *const *args, Py_ssize_t na
     if (size_arg(args, nargs, "read", &size) < 0)
         return NULL;
     if (in->req == NULL) {
-        input_raise(0);
+        input_raise(in, 0);
         return NULL;
     }
     buffered = (Py_ssize_t)(in->end - in->pos);
@@ -189,7 +214,7 @@ static PyObject *input_line(input_t *in, Py_ssize_t limit)
     ssize_t n;
 
     if (in->req == NULL) {
-        input_raise(0);
+        input_raise(in, 0);
         return NULL;
     }
     while (used < limit) {
@@ -304,17 +329,30 @@ PyObject *crl__python_input_new(void)
     if (in == NULL)
         return NULL;
     in->req = NULL;
+    in->owner = NULL;
+    in->spool_fd = -1;
+    in->spool_off = 0;
     in->remaining = 0;
     in->pos = in->end = 0;
     return (PyObject *)in;
 }
 
-void crl__python_input_bind(PyObject *input, crl_request_t *req)
+void crl__python_input_bind(PyObject *input, crl_python_thread_t *t, int spool_fd,
+                            int64_t spool_len)
 {
     input_t *in = (input_t *)input;
+    crl_request_t *req = t ? t->req : NULL;
 
     in->req = req;
-    in->remaining = req ? (req->content_length < 0 ? -1 : req->content_length) : 0;
+    in->owner = t;
+    in->spool_fd = spool_fd;
+    in->spool_off = 0;
+    if (req == NULL)
+        in->remaining = 0;
+    else if (spool_fd >= 0)
+        in->remaining = spool_len;
+    else
+        in->remaining = req->content_length < 0 ? -1 : req->content_length;
     in->pos = in->end = 0;
 }
 

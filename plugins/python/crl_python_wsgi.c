@@ -6,23 +6,41 @@
  *  - Everything here runs with the GIL held; it is dropped only around the
  *    core's blocking calls (crl_response_write/sendfile, and the body reads
  *    in crl_python_io.c), always through crl__python_release/acquire.
- *  - No C allocation per request. Per-worker objects (the prototype environ,
- *    the start_response and write callables, wsgi.input/errors, constant
- *    strings) are built once by crl__python_worker_setup(); environ keys come
- *    from a fixed-size cache of interned strings; response headers are
- *    passed to the core as slices of the app's str objects (latin-1 strings
- *    are stored one byte per character), in a fixed array.
- *  - crl__python.req is non-NULL only while a request is served; the
- *    callables refuse to work without it.
- *  - The response iterable's close() is always called, whatever happened.
+ *  - Threads: handle() may run in several request threads of a worker at
+ *    once. Everything about one request lives in that thread's
+ *    crl_python_thread_t (found through a __thread pointer, and as the
+ *    `self` of its start_response and write callables). What is shared (the
+ *    key cache, path_buf, the prototype environ, the mounts) is only
+ *    touched with the GIL held and without calling Python code or dropping
+ *    the GIL in between.
+ *  - No C allocation per request. Per-process objects (the prototype
+ *    environ, wsgi.errors, constant strings) are built once by
+ *    crl__python_worker_setup(), per-thread ones (start_response, write,
+ *    wsgi.input, the post-buffering file) on a thread's first request;
+ *    environ keys come from a fixed-size cache of interned strings; response
+ *    headers are passed to the core as slices of the app's str objects
+ *    (latin-1 strings are stored one byte per character), in a fixed array.
+ *  - t->req is non-NULL only while a request is served; the callables
+ *    refuse to work without it.
+ *  - The response iterable's close() is always called, whatever happened,
+ *    also when the client went away.
+ *  - A client that goes away is logged once per request, never as a
+ *    traceback per write.
  */
 #include "crl_python.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <corral/server.h>
+
+/* This thread's context, created on its first request. */
+static __thread crl_python_thread_t *cur;
 
 /* Cache of environ keys: var-name bytes -> interned str, plus the last
  * value seen for the key (most values repeat from request to request, so
@@ -136,6 +154,7 @@ static int set_item(PyObject *d, const char *key, PyObject *value)
 static PyObject *make_proto(void)
 {
     PyObject *d = PyDict_New();
+    PyObject *mt = crl_server_threads() > 1 ? Py_True : Py_False;
 
     if (d == NULL)
         return NULL;
@@ -143,7 +162,7 @@ static PyObject *make_proto(void)
         set_item(d, "wsgi.url_scheme", Py_NewRef(crl__python.s_http)) < 0 ||
         set_item(d, "wsgi.input", Py_NewRef(Py_None)) < 0 ||
         set_item(d, "wsgi.errors", Py_NewRef(crl__python.errors)) < 0 ||
-        set_item(d, "wsgi.multithread", Py_NewRef(Py_False)) < 0 ||
+        set_item(d, "wsgi.multithread", Py_NewRef(mt)) < 0 ||
         set_item(d, "wsgi.multiprocess", Py_NewRef(Py_True)) < 0 ||
         set_item(d, "wsgi.run_once", Py_NewRef(Py_False)) < 0 ||
         set_item(d, "wsgi.input_terminated", Py_NewRef(Py_True)) < 0 ||
@@ -186,12 +205,39 @@ int crl__python_worker_setup(void)
     c->k_input = c->s_close ? key_for("wsgi.input", 10) : NULL;
     c->k_url_scheme = c->k_input ? key_for("wsgi.url_scheme", 15) : NULL;
     c->k_path_info = c->k_url_scheme ? key_for("PATH_INFO", 9) : NULL;
-    c->errors = c->k_path_info ? PyObject_New(PyObject, &crl__python_errors_type) : NULL;
-    c->input = c->errors ? crl__python_input_new() : NULL;
-    c->start_response = c->input ? PyCFunction_New(&start_response_def, NULL) : NULL;
-    c->write = c->start_response ? PyCFunction_New(&write_def, NULL) : NULL;
-    c->environ_proto = c->write ? make_proto() : NULL;
+    c->k_script_name = c->k_path_info ? key_for("SCRIPT_NAME", 11) : NULL;
+    c->errors = c->k_script_name ? PyObject_New(PyObject, &crl__python_errors_type) : NULL;
+    c->environ_proto = c->errors ? make_proto() : NULL;
     return c->environ_proto ? CRL_OK : CRL_ERROR;
+}
+
+/* This thread's context, made on its first request (once per thread, with
+ * the GIL), or NULL with a Python exception set. */
+static crl_python_thread_t *thread_ctx(void)
+{
+    crl_python_thread_t *t = cur;
+
+    if (t != NULL)
+        return t;
+    t = PyMem_RawCalloc(1, sizeof(*t));
+    if (t == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    t->spool_fd = -1;
+    t->self = PyCapsule_New(t, NULL, NULL);
+    t->start_response = t->self ? PyCFunction_New(&start_response_def, t->self) : NULL;
+    t->write = t->start_response ? PyCFunction_New(&write_def, t->self) : NULL;
+    t->input = t->write ? crl__python_input_new() : NULL;
+    if (t->input == NULL) {
+        Py_XDECREF(t->write);
+        Py_XDECREF(t->start_response);
+        Py_XDECREF(t->self);
+        PyMem_RawFree(t);
+        return NULL;
+    }
+    cur = t;
+    return t;
 }
 
 static int hex(char c)
@@ -202,14 +248,15 @@ static int hex(char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Decode %XX escapes of REQUEST_URI's path (into path_buf). New ref. */
-static PyObject *path_from_uri(crl_str_t uri)
+/* Decode %XX escapes of REQUEST_URI's path into path_buf; the result is a
+ * slice of path_buf (or of uri when it does not fit). */
+static crl_str_t path_from_uri(crl_str_t uri)
 {
     const char *q = memchr(uri.data, '?', uri.len);
     size_t n = q ? (size_t)(q - uri.data) : uri.len, i, o = 0;
 
     if (n > sizeof(path_buf))
-        return PyUnicode_DecodeLatin1(uri.data, (Py_ssize_t)n, NULL);
+        return (crl_str_t){ uri.data, n };
     for (i = 0; i < n; i++) {
         int hi = -1, lo = -1;
 
@@ -224,7 +271,7 @@ static PyObject *path_from_uri(crl_str_t uri)
             path_buf[o++] = uri.data[i];
         }
     }
-    return PyUnicode_DecodeLatin1(path_buf, (Py_ssize_t)o, NULL);
+    return (crl_str_t){ path_buf, o };
 }
 
 static int value_is(crl_str_t v, const char *lit)
@@ -234,42 +281,122 @@ static int value_is(crl_str_t v, const char *lit)
     return v.len == n && strncasecmp(v.data, lit, n) == 0;
 }
 
-/* Note the variables the environ's derived entries depend on. */
-static void note_var(const crl_var_t *v, int *have_path, int *https)
+/* What the environ's derived entries and the mount choice depend on. */
+typedef struct {
+    crl_str_t path;        /* PATH_INFO (data NULL: not sent) */
+    crl_str_t script_name; /* SCRIPT_NAME from the front end */
+    int https;
+} seen_t;
+
+static void note_var(const crl_var_t *v, seen_t *seen)
 {
     switch (v->key.len) {
     case 5:
         if (memcmp(v->key.data, "HTTPS", 5) == 0)
-            *https |= value_is(v->value, "on") || value_is(v->value, "1");
+            seen->https |= value_is(v->value, "on") || value_is(v->value, "1");
         break;
     case 9:
         if (memcmp(v->key.data, "PATH_INFO", 9) == 0)
-            *have_path = 1;
+            seen->path = (crl_str_t){ v->value.data ? v->value.data : "", v->value.len };
+        break;
+    case 11:
+        if (memcmp(v->key.data, "SCRIPT_NAME", 11) == 0)
+            seen->script_name = v->value;
         break;
     case 12:
         if (memcmp(v->key.data, "UWSGI_SCHEME", 12) == 0)
-            *https |= value_is(v->value, "https");
+            seen->https |= value_is(v->value, "https");
         break;
     case 14:
         if (memcmp(v->key.data, "REQUEST_SCHEME", 14) == 0)
-            *https |= value_is(v->value, "https");
+            seen->https |= value_is(v->value, "https");
         break;
     }
 }
 
-/* A new environ for req (new reference), or NULL with an exception. */
-static PyObject *build_environ(crl_request_t *req)
+/* 1 when path is prefix or starts with prefix + "/" (a path-segment
+ * boundary: /api matches /api and /api/x, not /apix). */
+static int has_prefix(crl_str_t path, const char *prefix, size_t len)
+{
+    return path.len >= len && memcmp(path.data, prefix, len) == 0 &&
+           (path.len == len || path.data[len] == '/');
+}
+
+/* The mount whose prefix is SCRIPT_NAME (when the front end split the path
+ * already, as nginx does with `uwsgi_param SCRIPT_NAME`), else the one with
+ * the longest prefix of the path; NULL for the default app. */
+static const crl_python_mount_t *find_mount(const seen_t *seen)
+{
+    const crl_python_mount_t *best = NULL;
+    size_t i;
+
+    for (i = 0; i < crl__python.nmounts; i++) {
+        const crl_python_mount_t *m = &crl__python.mounts[i];
+
+        if (seen->script_name.len > 0 && m->len == seen->script_name.len &&
+            memcmp(m->prefix, seen->script_name.data, m->len) == 0)
+            return m;
+    }
+    for (i = 0; i < crl__python.nmounts; i++) {
+        const crl_python_mount_t *m = &crl__python.mounts[i];
+
+        if (has_prefix(seen->path, m->prefix, m->len) && (best == NULL || m->len > best->len))
+            best = m;
+    }
+    return best;
+}
+
+/* Set PATH_INFO to path minus its first `skip` bytes. */
+static int set_path(PyObject *env, crl_str_t path, size_t skip)
+{
+    PyObject *v = path.len > skip ? PyUnicode_DecodeLatin1(path.data + skip,
+                                                           (Py_ssize_t)(path.len - skip), NULL)
+                                  : Py_NewRef(crl__python.s_empty);
+    int rc = v ? PyDict_SetItem(env, crl__python.k_path_info, v) : -1;
+
+    Py_XDECREF(v);
+    return rc;
+}
+
+/* Choose the app for the request and split SCRIPT_NAME / PATH_INFO as
+ * PEP 3333 says: modifier1 30 strips the front end's SCRIPT_NAME from
+ * PATH_INFO (as in uWSGI); a mount matched by path prefix becomes
+ * SCRIPT_NAME and the rest PATH_INFO. *app is borrowed (NULL: no app
+ * serves this path). 0, or -1 with an exception. */
+static int route(crl_request_t *req, PyObject *env, seen_t *seen, int path_set, PyObject **app)
+{
+    const crl_python_mount_t *m;
+    size_t sn = seen->script_name.len;
+
+    if (req->modifier1 == 30 && sn > 0 && has_prefix(seen->path, seen->script_name.data, sn)) {
+        seen->path.data += sn;
+        seen->path.len -= sn;
+        path_set = 0;
+    }
+    m = crl__python.nmounts ? find_mount(seen) : NULL;
+    if (m != NULL && !(sn > 0 && m->len == sn && memcmp(m->prefix, seen->script_name.data, sn) == 0)) {
+        if (PyDict_SetItem(env, crl__python.k_script_name, m->script_name) < 0 ||
+            set_path(env, seen->path, m->len) < 0)
+            return -1;
+        path_set = 1;
+    }
+    *app = m ? m->app : crl__python.app;
+    return path_set ? 0 : set_path(env, seen->path, 0);
+}
+
+/* A new environ for req (new reference) and the app to call (borrowed,
+ * NULL when no app serves the path), or NULL with an exception. */
+static PyObject *build_environ(crl_python_thread_t *t, crl_request_t *req, PyObject **app)
 {
     crl_python_ctx_t *c = &crl__python;
     PyObject *env = PyDict_Copy(c->environ_proto), *k = NULL, *v = NULL;
-    int have_path = 0, https = 0;
+    seen_t seen = { CRL_STR_NULL, CRL_STR_NULL, 0 };
     size_t i;
 
     if (env == NULL)
         return NULL;
     for (i = 0; i < req->nvars; i++) {
         const crl_var_t *var = &req->vars[i];
-
         key_slot_t *slot = key_lookup(var->key.data, var->key.len, &k);
 
         v = k ? value_for(slot, var->value) : NULL;
@@ -277,18 +404,19 @@ static PyObject *build_environ(crl_request_t *req)
             goto fail;
         Py_CLEAR(k);
         Py_CLEAR(v);
-        note_var(var, &have_path, &https);
+        note_var(var, &seen);
     }
-    if (!have_path) {
+    if (seen.path.data == NULL) {
         crl_str_t uri = crl_request_var(req, "REQUEST_URI");
 
-        v = uri.data ? path_from_uri(uri) : Py_NewRef(c->s_empty);
-        if (v == NULL || PyDict_SetItem(env, c->k_path_info, v) < 0)
+        seen.path = uri.data ? path_from_uri(uri) : (crl_str_t){ "", 0 };
+        if (route(req, env, &seen, 0, app) < 0)
             goto fail;
-        Py_CLEAR(v);
+    } else if (route(req, env, &seen, 1, app) < 0) {
+        goto fail;
     }
-    if (PyDict_SetItem(env, c->k_input, c->input) < 0 ||
-        PyDict_SetItem(env, c->k_url_scheme, https ? c->s_https : c->s_http) < 0)
+    if (PyDict_SetItem(env, c->k_input, t->input) < 0 ||
+        PyDict_SetItem(env, c->k_url_scheme, seen.https ? c->s_https : c->s_http) < 0)
         goto fail;
     return env;
 fail:
@@ -314,20 +442,11 @@ static int latin1(PyObject *s, const char *what, crl_str_t *out)
     return 0;
 }
 
-/* Validate status and headers and hand them to the core. */
-static int set_head(PyObject *status, PyObject *headers)
+/* Validate the headers list into t->headers; the count, or -1. */
+static Py_ssize_t check_headers(crl_python_thread_t *t, PyObject *headers)
 {
-    crl_python_ctx_t *c = &crl__python;
-    crl_str_t st;
     Py_ssize_t i, n;
 
-    if (latin1(status, "status", &st) < 0)
-        return -1;
-    if (st.len < 4 || st.data[3] != ' ' || st.data[0] < '1' || st.data[0] > '9' ||
-        st.data[1] < '0' || st.data[1] > '9' || st.data[2] < '0' || st.data[2] > '9') {
-        PyErr_Format(PyExc_ValueError, "status must be 'NNN reason', not %R", status);
-        return -1;
-    }
     if (!PyList_Check(headers)) {
         PyErr_Format(PyExc_TypeError, "headers must be a list, not %.100s",
                      Py_TYPE(headers)->tp_name);
@@ -343,14 +462,34 @@ static int set_head(PyObject *status, PyObject *headers)
         PyObject *h = PyList_GET_ITEM(headers, i);
 
         if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 2) {
-            PyErr_Format(PyExc_TypeError, "headers must be (name, value) tuples, not %R", h);
+            PyErr_Format(PyExc_TypeError, "headers must be (name, value) tuples, not %.100s",
+                         Py_TYPE(h)->tp_name);
             return -1;
         }
-        if (latin1(PyTuple_GET_ITEM(h, 0), "header name", &c->headers[i].name) < 0 ||
-            latin1(PyTuple_GET_ITEM(h, 1), "header value", &c->headers[i].value) < 0)
+        if (latin1(PyTuple_GET_ITEM(h, 0), "header name", &t->headers[i].name) < 0 ||
+            latin1(PyTuple_GET_ITEM(h, 1), "header value", &t->headers[i].value) < 0)
             return -1;
     }
-    if (crl_response_start(c->req, st, c->headers, (size_t)n) != CRL_OK) {
+    return n;
+}
+
+/* Validate status and headers and hand them to the core. */
+static int set_head(crl_python_thread_t *t, PyObject *status, PyObject *headers)
+{
+    crl_str_t st;
+    Py_ssize_t n;
+
+    if (latin1(status, "status", &st) < 0)
+        return -1;
+    if (st.len < 4 || st.data[3] != ' ' || st.data[0] < '1' || st.data[0] > '9' ||
+        st.data[1] < '0' || st.data[1] > '9' || st.data[2] < '0' || st.data[2] > '9') {
+        PyErr_Format(PyExc_ValueError, "status must be 'NNN reason', not %R", status);
+        return -1;
+    }
+    n = check_headers(t, headers);
+    if (n < 0)
+        return -1;
+    if (crl_response_start(t->req, st, t->headers, (size_t)n) != CRL_OK) {
         PyErr_SetString(PyExc_ValueError,
                         "response head refused: a status or header holds CR, LF or NUL, "
                         "or the head is too large");
@@ -395,18 +534,25 @@ static int sr_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, P
     return 0;
 }
 
-static PyObject *start_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                PyObject *kwnames)
+/* Remember the pending exception as the app's misuse of the API (reported
+ * in one line if the app lets it through). Returns NULL. */
+static PyObject *misuse(crl_python_thread_t *t)
 {
-    crl_python_ctx_t *c = &crl__python;
-    PyObject *a[3], *status, *headers, *exc_info;
+    PyObject *type, *value, *tb;
 
-    if (sr_args(args, nargs, kwnames, a) < 0)
-        return NULL;
-    status = a[0];
-    headers = a[1];
-    exc_info = a[2];
-    if (c->req == NULL) {
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    Py_XSETREF(t->violation, Py_XNewRef(value));
+    PyErr_Restore(type, value, tb);
+    return NULL;
+}
+
+/* start_response's checks; NULL with an exception. */
+static PyObject *do_start_response(crl_python_thread_t *t, PyObject **a)
+{
+    PyObject *exc_info = a[2];
+
+    if (t->req == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "start_response() called outside of a request");
         return NULL;
     }
@@ -416,141 +562,230 @@ static PyObject *start_response(PyObject *self, PyObject *const *args, Py_ssize_
         PyTuple_GET_ITEM(exc_info, 0) == Py_None)
         exc_info = Py_None;
     if (exc_info != Py_None) {
-        if (crl_response_head_sent(c->req)) {
-            if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
-                PyErr_SetString(PyExc_TypeError, "exc_info must be a 3-tuple");
-                return NULL;
-            }
+        if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
+            PyErr_SetString(PyExc_TypeError, "exc_info must be a 3-tuple");
+            return NULL;
+        }
+        if (crl_response_head_sent(t->req)) {
             PyErr_Restore(Py_NewRef(PyTuple_GET_ITEM(exc_info, 0)),
                           Py_NewRef(PyTuple_GET_ITEM(exc_info, 1)),
                           Py_NewRef(PyTuple_GET_ITEM(exc_info, 2)));
             return NULL;
         }
-    } else if (c->sr_called) {
+    } else if (t->sr_called) {
         PyErr_SetString(PyExc_RuntimeError, "start_response() called again without exc_info");
         return NULL;
     }
-    if (set_head(status, headers) < 0)
+    if (set_head(t, a[0], a[1]) < 0)
         return NULL;
-    c->sr_called = 1;
-    return Py_NewRef(c->write);
+    t->sr_called = 1;
+    return Py_NewRef(t->write);
 }
 
-static void log_gone(void)
+static PyObject *start_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
 {
-    crl_python_ctx_t *c = &crl__python;
+    crl_python_thread_t *t = PyCapsule_GetPointer(self, NULL);
+    PyObject *a[3], *r;
 
-    if (c->client_gone == 2)
+    if (sr_args(args, nargs, kwnames, a) < 0)
+        return misuse(t);
+    r = do_start_response(t, a);
+    /* every error but the app's own exception re-raised through exc_info
+     * is a misuse */
+    if (r == NULL && !(a[2] != Py_None && t->req && crl_response_head_sent(t->req)))
+        return misuse(t);
+    return r;
+}
+
+void crl__python_log_gone(crl_python_thread_t *t)
+{
+    crl_str_t method, uri;
+
+    if (t->gone_logged || t->req == NULL)
         return;
-    c->client_gone = 2;
-    crl_log(CRL_LOG_WARN, c->gone_errno, "client went away before the response was complete");
+    t->gone_logged = 1;
+    if (crl__python.conf.ignore_write_errors)
+        return;
+    method = crl_request_var(t->req, "REQUEST_METHOD");
+    uri = crl_request_var(t->req, "REQUEST_URI");
+    if (uri.data == NULL)
+        uri = crl_request_var(t->req, "PATH_INFO");
+    crl_log(CRL_LOG_WARN, t->gone_errno, "client went away during the %s %.*s %.*s",
+            t->finished || t->sr_called ? "response to" : "request",
+            (int)method.len, method.data ? method.data : "", (int)uri.len,
+            uri.data ? uri.data : "");
 }
 
 /* Send body bytes with the GIL released; `last` completes the response
  * (and lets the core frame a body sent in one piece with Content-Length).
- * CRL_OK or -errno. */
-static int write_body(const char *p, size_t n, int last)
+ * CRL_OK or -errno; a failure is logged once per request. */
+static int write_body(crl_python_thread_t *t, const char *p, size_t n, int last)
 {
-    crl_python_ctx_t *c = &crl__python;
     PyThreadState *ts;
     int rc;
 
     if (n == 0 && !last)
         return CRL_OK;
     ts = crl__python_release();
-    rc = last ? crl_response_end(c->req, p, n) : crl_response_write(c->req, p, n);
+    rc = last ? crl_response_end(t->req, p, n) : crl_response_write(t->req, p, n);
     crl__python_acquire(ts);
-    if (rc < 0 && !c->client_gone) {
-        c->client_gone = 1;
-        c->gone_errno = -rc;
+    if (rc < 0 && !t->client_gone) {
+        t->client_gone = 1;
+        t->gone_errno = -rc;
+        crl__python_log_gone(t);
     }
-    c->finished |= last && rc == CRL_OK;
+    t->finished |= last && rc == CRL_OK;
     return rc < 0 ? rc : CRL_OK;
 }
 
 static PyObject *write_cb(PyObject *self, PyObject *data)
 {
-    crl_python_ctx_t *c = &crl__python;
+    crl_python_thread_t *t = PyCapsule_GetPointer(self, NULL);
     Py_buffer view;
     int rc;
 
-    if (c->req == NULL || !c->sr_called) {
+    if (t->req == NULL || !t->sr_called) {
         PyErr_SetString(PyExc_RuntimeError, "write() called before start_response()");
-        return NULL;
+        return misuse(t);
     }
     if (PyUnicode_Check(data)) {
         PyErr_SetString(PyExc_TypeError, "write() takes bytes, not str");
-        return NULL;
+        return misuse(t);
     }
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    rc = write_body(view.buf, (size_t)view.len, 0);
+        return misuse(t);
+    rc = write_body(t, view.buf, (size_t)view.len, 0);
     PyBuffer_Release(&view);
-    if (rc < 0) {
+    if (rc < 0 && !crl__python.conf.disable_write_exception) {
         errno = -rc;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     Py_RETURN_NONE;
 }
 
-/* Log the pending exception: a traceback, or one line when it is the
- * OSError raised in the app because the client went away. */
-static void report_exception(void)
+/* " (file:line)" of the innermost Python frame of traceback tb, or "". */
+static void where(PyObject *tb, char *buf, size_t len)
 {
-    if (crl__python.client_gone && PyErr_ExceptionMatches(PyExc_OSError)) {
-        PyErr_Clear();
-        log_gone();
+    PyObject *next, *line, *frame, *code, *file;
+
+    buf[0] = '\0';
+    if (tb == NULL || tb == Py_None)
         return;
+    Py_INCREF(tb);
+    while ((next = PyObject_GetAttrString(tb, "tb_next")) != NULL && next != Py_None)
+        Py_SETREF(tb, next);
+    Py_XDECREF(next);
+    line = PyObject_GetAttrString(tb, "tb_lineno");
+    frame = PyObject_GetAttrString(tb, "tb_frame");
+    code = frame ? PyObject_GetAttrString(frame, "f_code") : NULL;
+    file = code ? PyObject_GetAttrString(code, "co_filename") : NULL;
+    if (file && line && PyUnicode_Check(file))
+        snprintf(buf, len, " (%s:%ld)", PyUnicode_AsUTF8(file), PyLong_AsLong(line));
+    PyErr_Clear();
+    Py_XDECREF(file);
+    Py_XDECREF(code);
+    Py_XDECREF(frame);
+    Py_XDECREF(line);
+    Py_DECREF(tb);
+}
+
+/* One log line for an error the plugin raised because the app broke
+ * PEP 3333 (no traceback: the message names the problem, the location
+ * where the app made it). The exception is fetched and normalized. */
+static void log_violation(PyObject *type, PyObject *value, PyObject *tb)
+{
+    PyObject *msg;
+    char loc[1024];
+
+    where(tb, loc, sizeof(loc));
+    msg = value ? PyObject_Str(value) : NULL;
+    crl_log(CRL_LOG_ERR, 0, "the WSGI application broke PEP 3333: %s: %s%s",
+            ((PyTypeObject *)type)->tp_name, msg ? PyUnicode_AsUTF8(msg) : "?", loc);
+    PyErr_Clear();
+    Py_XDECREF(msg);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}
+
+/* Log the pending exception: a traceback; one line when it is the OSError
+ * raised in the app because the client went away, or an error of ours
+ * about the app's misuse of start_response or write. */
+static void report_exception(crl_python_thread_t *t)
+{
+    if (t->client_gone && PyErr_ExceptionMatches(PyExc_OSError)) {
+        PyErr_Clear();
+        crl__python_log_gone(t);
+        return;
+    }
+    if (t->violation != NULL) {
+        PyObject *type, *value, *tb;
+
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (value == t->violation) {
+            log_violation(type, value, tb);
+            return;
+        }
+        PyErr_Restore(type, value, tb);
     }
     crl__python_log_exception();
 }
 
 /* Send one item of the response iterable (`last`: the only one). CRL_OK or
  * CRL_ERROR (logged). */
-static int send_item(PyObject *item, int last)
+static int send_item(crl_python_thread_t *t, PyObject *item, int last)
 {
     Py_buffer view;
     int rc;
 
     if (PyUnicode_Check(item)) {
-        crl_log(CRL_LOG_ERR, 0, "response body items must be bytes, not str");
+        crl_log(CRL_LOG_ERR, 0, "the WSGI application broke PEP 3333: response body items "
+                "must be bytes, not str");
         return CRL_ERROR;
     }
     if (PyObject_GetBuffer(item, &view, PyBUF_SIMPLE) < 0) {
         PyErr_Clear();
-        crl_log(CRL_LOG_ERR, 0, "response body items must be bytes, not %.100s",
-                Py_TYPE(item)->tp_name);
+        crl_log(CRL_LOG_ERR, 0, "the WSGI application broke PEP 3333: response body items "
+                "must be bytes, not %.100s", Py_TYPE(item)->tp_name);
         return CRL_ERROR;
     }
     rc = CRL_OK;
-    if ((view.len > 0 || last) && !crl__python.sr_called) {
-        crl_log(CRL_LOG_ERR, 0, "the application sent body bytes before calling start_response");
+    if ((view.len > 0 || last) && !t->sr_called) {
+        crl_log(CRL_LOG_ERR, 0, "the WSGI application broke PEP 3333: it sent body bytes "
+                "before calling start_response");
         rc = CRL_ERROR;
-    } else if (write_body(view.buf, (size_t)view.len, last) < 0) {
-        log_gone();
+    } else if (write_body(t, view.buf, (size_t)view.len, last) < 0) {
         rc = CRL_ERROR;
     }
     PyBuffer_Release(&view);
     return rc;
 }
 
-static int send_iter(PyObject *result)
+static int send_iter(crl_python_thread_t *t, PyObject *result)
 {
-    PyObject *it = PyObject_GetIter(result), *item;
+    PyObject *it, *item;
     int rc = CRL_OK;
 
+    if (Py_TYPE(result)->tp_iter == NULL && !PySequence_Check(result)) {
+        crl_log(CRL_LOG_ERR, 0, "the WSGI application broke PEP 3333: it returned %.100s, "
+                "which is not an iterable of bytes", Py_TYPE(result)->tp_name);
+        return CRL_ERROR;
+    }
+    it = PyObject_GetIter(result);
     if (it == NULL) {
-        report_exception();
+        report_exception(t);
         return CRL_ERROR;
     }
     while ((item = PyIter_Next(it)) != NULL) {
-        rc = send_item(item, 0);
+        rc = send_item(t, item, 0);
         Py_DECREF(item);
         if (rc != CRL_OK)
             break;
     }
     if (rc == CRL_OK && PyErr_Occurred()) {
-        report_exception();
+        report_exception(t);
         rc = CRL_ERROR;
     }
     Py_DECREF(it);
@@ -585,9 +820,8 @@ static int wrapped_file(PyObject *file, int *fd, off_t *off, size_t *len)
     return CRL_OK;
 }
 
-static int send_file_wrapper(PyObject *result)
+static int send_file_wrapper(crl_python_thread_t *t, PyObject *result)
 {
-    crl_python_ctx_t *c = &crl__python;
     Py_ssize_t blksize;
     PyObject *file = crl__python_file_wrapper_file(result, &blksize);
     PyThreadState *ts;
@@ -596,39 +830,40 @@ static int send_file_wrapper(PyObject *result)
     int fd, rc;
 
     if (wrapped_file(file, &fd, &off, &len) != CRL_OK)
-        return send_iter(result);
-    if (!c->sr_called) {
-        crl_log(CRL_LOG_ERR, 0, "the application sent a file before calling start_response");
+        return send_iter(t, result);
+    if (!t->sr_called) {
+        crl_log(CRL_LOG_ERR, 0, "the WSGI application broke PEP 3333: it sent a file before "
+                "calling start_response");
         return CRL_ERROR;
     }
     if (len == 0)
         return CRL_OK;
     ts = crl__python_release();
-    rc = crl_response_sendfile(c->req, fd, off, len);
+    rc = crl_response_sendfile(t->req, fd, off, len);
     crl__python_acquire(ts);
     if (rc < 0) {
-        c->client_gone = 1;
-        c->gone_errno = -rc;
-        log_gone();
+        t->client_gone = 1;
+        t->gone_errno = -rc;
+        crl__python_log_gone(t);
         return CRL_ERROR;
     }
     return CRL_OK;
 }
 
 /* Send the iterable, then call its close(). CRL_OK or CRL_ERROR (logged). */
-static int send_result(PyObject *result)
+static int send_result(crl_python_thread_t *t, PyObject *result)
 {
     PyObject *close, *r;
     int rc;
 
     if (Py_IS_TYPE(result, &crl__python_file_wrapper_type))
-        rc = send_file_wrapper(result);
+        rc = send_file_wrapper(t, result);
     else if (PyList_CheckExact(result) && PyList_GET_SIZE(result) == 1)
-        rc = send_item(PyList_GET_ITEM(result, 0), 1);
+        rc = send_item(t, PyList_GET_ITEM(result, 0), 1);
     else if (PyTuple_CheckExact(result) && PyTuple_GET_SIZE(result) == 1)
-        rc = send_item(PyTuple_GET_ITEM(result, 0), 1);
+        rc = send_item(t, PyTuple_GET_ITEM(result, 0), 1);
     else
-        rc = send_iter(result);
+        rc = send_iter(t, result);
     if (PyList_CheckExact(result) || PyTuple_CheckExact(result))
         return rc;
     close = PyObject_GetAttr(result, crl__python.s_close);
@@ -665,94 +900,214 @@ static int send_finish(crl_request_t *req)
 }
 
 /* Finish the response after a failure: a 500 when nothing was sent. */
-static int fail_response(crl_request_t *req)
+static int fail_response(crl_python_thread_t *t)
 {
-    int sent = crl_response_head_sent(req);
+    int sent = crl_response_head_sent(t->req);
 
-    if (!crl__python.client_gone || !sent)
-        send_error(req, 500);
-    return sent || crl__python.client_gone ? CRL_ERROR : CRL_OK;
+    if (!t->client_gone || !sent)
+        send_error(t->req, 500);
+    return sent || t->client_gone ? CRL_ERROR : CRL_OK;
 }
 
 /* Call the app and send its response; the environ is built. */
-static int run_app(crl_request_t *req, PyObject *environ)
+static int run_app(crl_python_thread_t *t, PyObject *app, PyObject *environ)
 {
-    crl_python_ctx_t *c = &crl__python;
-    PyObject *args[2] = { environ, c->start_response };
-    PyObject *result = PyObject_Vectorcall(c->app, args, 2, NULL);
+    PyObject *args[2] = { environ, t->start_response };
+    PyObject *result = PyObject_Vectorcall(app, args, 2, NULL);
     int rc;
 
     if (result == NULL) {
-        report_exception();
-        return fail_response(req);
+        report_exception(t);
+        return fail_response(t);
     }
-    rc = send_result(result);
+    rc = send_result(t, result);
     Py_DECREF(result);
     if (rc != CRL_OK)
-        return fail_response(req);
-    if (!c->sr_called) {
-        crl_log(CRL_LOG_ERR, 0, "the application returned without calling start_response");
-        return fail_response(req);
+        return fail_response(t);
+    if (!t->sr_called) {
+        crl_log(CRL_LOG_ERR, 0, "the WSGI application broke PEP 3333: it returned without "
+                "calling start_response");
+        return fail_response(t);
     }
-    rc = c->finished ? CRL_OK : send_finish(req);
+    rc = t->finished ? CRL_OK : send_finish(t->req);
     if (rc < 0) {
-        if (!c->client_gone)
-            c->gone_errno = -rc;
-        c->client_gone = 1;
-        log_gone();
+        if (!t->client_gone)
+            t->gone_errno = -rc;
+        t->client_gone = 1;
+        crl__python_log_gone(t);
         return CRL_ERROR;
     }
     return CRL_OK;
 }
 
-/* Unbind wsgi.input; if the app kept a reference, it stays unbound and
- * the next request gets a new one. */
-static void end_request(void)
+/* post-buffering: a temporary file for this thread, reused from request to
+ * request (emptied after each). CRL_OK or CRL_ERROR (logged). */
+static int spool_open(crl_python_thread_t *t)
 {
-    crl_python_ctx_t *c = &crl__python;
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    size_t bufsize = (size_t)crl__python.conf.post_buffering_bufsize;
 
-    crl__python_input_bind(c->input, NULL);
-    if (Py_REFCNT(c->input) > 1) {
-        Py_SETREF(c->input, crl__python_input_new());
-        if (c->input == NULL)
+    if (t->spool_buf == NULL && (t->spool_buf = PyMem_RawMalloc(bufsize)) == NULL) {
+        crl_log(CRL_LOG_ERR, ENOMEM, "post-buffering: cannot allocate %zu bytes", bufsize);
+        return CRL_ERROR;
+    }
+    if (t->spool_fd >= 0)
+        return CRL_OK;
+    if (dir == NULL || *dir == '\0')
+        dir = "/tmp";
+    t->spool_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (t->spool_fd < 0) { /* a file system without O_TMPFILE */
+        snprintf(path, sizeof(path), "%s/corral-body-XXXXXX", dir);
+        t->spool_fd = mkostemp(path, O_CLOEXEC);
+        if (t->spool_fd >= 0)
+            unlink(path);
+    }
+    if (t->spool_fd < 0) {
+        crl_log(CRL_LOG_ERR, errno, "post-buffering: cannot create a temporary file in %s", dir);
+        return CRL_ERROR;
+    }
+    return CRL_OK;
+}
+
+/* Read the whole body into the spool file, without the GIL. The body's
+ * length, or -errno for a read error, -EIO (logged) for a write error. */
+static int64_t spool_fill(crl_python_thread_t *t)
+{
+    size_t bufsize = (size_t)crl__python.conf.post_buffering_bufsize;
+    int64_t total = 0;
+    ssize_t n, w, off;
+
+    for (;;) {
+        n = crl_request_read(t->req, t->spool_buf, bufsize);
+        if (n <= 0)
+            return n < 0 ? n : total;
+        for (off = 0; off < n; off += w) {
+            w = write(t->spool_fd, t->spool_buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) {
+                w = 0;
+                continue;
+            }
+            if (w <= 0) {
+                crl_log(CRL_LOG_ERR, w < 0 ? errno : ENOSPC,
+                        "post-buffering: cannot write the request body to a temporary file");
+                return -EIO;
+            }
+        }
+        total += n;
+    }
+}
+
+/* With post-buffering, spool a body above the limit (or of unknown
+ * length) before the app runs. *len is the spooled length, -1 when the
+ * body is not spooled. CRL_OK, or CRL_ERROR after answering the request. */
+static int spool_body(crl_python_thread_t *t, int64_t *len)
+{
+    long limit = crl__python.conf.post_buffering;
+    PyThreadState *ts;
+    int64_t n;
+
+    *len = -1;
+    if (limit <= 0 || (t->req->content_length >= 0 && t->req->content_length <= limit))
+        return CRL_OK;
+    if (spool_open(t) != CRL_OK) {
+        send_error(t->req, 500);
+        return CRL_ERROR;
+    }
+    ts = crl__python_release();
+    n = spool_fill(t);
+    crl__python_acquire(ts);
+    if (n >= 0) {
+        *len = n;
+        return CRL_OK;
+    }
+    if (n != -EIO) {
+        t->client_gone = 1;
+        t->gone_errno = (int)-n;
+        crl__python_log_gone(t);
+    }
+    send_error(t->req, n == -EIO ? 500 : n == -ETIMEDOUT ? 408 : 400);
+    return CRL_ERROR;
+}
+
+/* Unbind wsgi.input; if the app kept a reference, it stays unbound and
+ * the next request gets a new one. Empty the spool file. */
+static void end_request(crl_python_thread_t *t, int64_t spooled)
+{
+    crl__python_input_bind(t->input, NULL, -1, 0);
+    if (Py_REFCNT(t->input) > 1) {
+        Py_SETREF(t->input, crl__python_input_new());
+        if (t->input == NULL)
             crl__python_log_exception();
     }
-    c->req = NULL;
+    if (spooled > 0 && (ftruncate(t->spool_fd, 0) != 0 || lseek(t->spool_fd, 0, SEEK_SET) < 0))
+        crl_log(CRL_LOG_WARN, errno, "post-buffering: cannot empty the temporary file");
+    Py_CLEAR(t->violation);
+    t->req = NULL;
+}
+
+/* Start serving req in thread context t: CRL_OK, or CRL_ERROR after
+ * answering (no app, or setup failed). */
+static int begin_request(crl_python_thread_t *t, crl_request_t *req)
+{
+    t->req = req;
+    t->sr_called = 0;
+    t->finished = 0;
+    t->client_gone = 0;
+    t->gone_errno = 0;
+    t->gone_logged = 0;
+    if (t->input == NULL && (t->input = crl__python_input_new()) == NULL) {
+        crl__python_log_exception();
+        send_error(req, 500);
+        t->req = NULL;
+        return CRL_ERROR;
+    }
+    return CRL_OK;
+}
+
+static int no_app(crl_request_t *req)
+{
+    if (!crl__python.no_app_logged)
+        crl_log(CRL_LOG_ERR, 0, "no Python application loaded");
+    crl__python.no_app_logged = 1;
+    send_error(req, 500);
+    return CRL_OK;
 }
 
 int crl__python_wsgi_handle(crl_request_t *req)
 {
-    crl_python_ctx_t *c = &crl__python;
-    PyObject *environ;
+    crl_python_thread_t *t;
+    PyObject *environ, *app = NULL;
+    int64_t spooled = -1;
     int rc;
 
-    if (c->app == NULL) {
-        if (!c->no_app_logged)
-            crl_log(CRL_LOG_ERR, 0, "no Python application loaded");
-        c->no_app_logged = 1;
-        send_error(req, 500);
-        return CRL_OK;
-    }
-    if ((c->environ_proto == NULL && crl__python_worker_setup() != CRL_OK) ||
-        (c->input == NULL && (c->input = crl__python_input_new()) == NULL)) {
+    if (crl__python.app == NULL && crl__python.nmounts == 0)
+        return no_app(req);
+    if ((crl__python.environ_proto == NULL && crl__python_worker_setup() != CRL_OK) ||
+        (t = thread_ctx()) == NULL) {
         crl__python_log_exception();
         send_error(req, 500);
         return CRL_OK;
     }
-    c->req = req;
-    c->sr_called = 0;
-    c->finished = 0;
-    c->client_gone = 0;
-    c->gone_errno = 0;
-    crl__python_input_bind(c->input, req);
-    environ = build_environ(req);
+    if (begin_request(t, req) != CRL_OK)
+        return CRL_OK;
+    if (spool_body(t, &spooled) != CRL_OK) {
+        rc = CRL_ERROR;
+        goto done;
+    }
+    crl__python_input_bind(t->input, t, spooled >= 0 ? t->spool_fd : -1, spooled);
+    environ = build_environ(t, req, &app);
     if (environ == NULL) {
         crl__python_log_exception();
-        rc = fail_response(req);
+        rc = fail_response(t);
+    } else if (app == NULL) {
+        send_error(req, 404);
+        rc = CRL_OK;
     } else {
-        rc = run_app(req, environ);
-        Py_DECREF(environ);
+        rc = run_app(t, app, environ);
     }
-    end_request();
+    Py_XDECREF(environ);
+done:
+    end_request(t, spooled);
     return rc;
 }

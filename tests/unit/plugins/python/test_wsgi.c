@@ -13,16 +13,19 @@
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <corral/log.h>
 #include <corral/plugin.h>
 #include <corral/request.h>
+#include <corral/server.h>
 
 /* ---- the fake core ---- */
 
@@ -30,13 +33,17 @@ int crl_log_level = CRL_LOG_DEBUG;
 static char logbuf[1 << 16];
 static size_t loglen;
 
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void log_append(const char *p, size_t n)
 {
+    pthread_mutex_lock(&log_lock);
     if (n > sizeof(logbuf) - 1 - loglen)
         n = sizeof(logbuf) - 1 - loglen;
     memcpy(logbuf + loglen, p, n);
     loglen += n;
     logbuf[loglen] = '\0';
+    pthread_mutex_unlock(&log_lock);
 }
 
 void crl_log_write(int level, int err, const char *fmt, ...)
@@ -66,20 +73,20 @@ void crl_log_signal_safe(const char *msg)
     log_append(msg, strlen(msg));
 }
 
-/* The response. */
-static char out[1 << 16];
-static size_t outlen;
-static char head[4096];
-static size_t headlen;
-static int head_pending, head_sent, finished, closed, error_status, sendfile_used;
-static int one_piece; /* crl_response_end sent head and whole body at once */
-static int fail_write_after = -1; /* writes after this many bytes fail */
-static int in_python_check;       /* 1: assert the GIL is released in calls */
+/* The response, per thread: the threads tests serve from several. */
+static __thread char out[1 << 16];
+static __thread size_t outlen;
+static __thread char head[4096];
+static __thread size_t headlen;
+static __thread int head_pending, head_sent, finished, closed, error_status, sendfile_used;
+static __thread int one_piece; /* crl_response_end sent head and whole body at once */
+static __thread int fail_write_after = -1; /* writes after this many bytes fail */
+static __thread int in_python_check;       /* 1: assert the GIL is released in calls */
 
 /* The request body. */
-static const char *body;
-static size_t body_len, body_pos, read_chunk = 1 << 20;
-static int read_error; /* -errno returned once the body is used up */
+static __thread const char *body;
+static __thread size_t body_len, body_pos, read_chunk = 1 << 20;
+static __thread int read_error; /* -errno returned once the body is used up */
 
 static void out_append(const char *p, size_t n)
 {
@@ -227,6 +234,50 @@ void crl_response_error(crl_request_t *r, int status)
     outlen = (size_t)snprintf(out, sizeof(out), "ERROR %d", status);
 }
 
+/* The instance facts (include/corral/server.h). */
+static unsigned fake_worker_id, fake_threads = 1;
+static uint64_t fake_requests;
+static int reload_calls;
+
+unsigned crl_server_worker_id(void)
+{
+    return fake_worker_id;
+}
+
+unsigned crl_server_processes(void)
+{
+    return 3;
+}
+
+unsigned crl_server_threads(void)
+{
+    return fake_threads;
+}
+
+pid_t crl_server_master_pid(void)
+{
+    return 4242;
+}
+
+uint64_t crl_server_worker_requests(void)
+{
+    return fake_requests;
+}
+
+int crl_server_reload(void)
+{
+    __atomic_add_fetch(&reload_calls, 1, __ATOMIC_SEQ_CST);
+    return CRL_OK;
+}
+
+void crl_server_foreach_option(crl_server_option_cb cb, void *ctx)
+{
+    cb(ctx, "socket", "127.0.0.1:3031");
+    cb(ctx, "env", "A=1");
+    cb(ctx, "env", "B=2");
+    cb(ctx, "master", "");
+}
+
 /* ---- driving the plugin ---- */
 
 static const crl_plugin_t *plugin;
@@ -299,13 +350,15 @@ static void reset_response(void)
     logbuf[0] = '\0';
 }
 
+static __thread uint8_t modifier1; /* of the next requests */
+
 /* Serve one request. vars: NULL-terminated "KEY=VALUE" strings; b[0..blen)
  * is what the client sends of a body of content_length bytes. Returns
  * handle()'s result; the response is in out. */
 static int request_cl(const char *const *vars, const char *b, size_t blen, int64_t clen)
 {
-    static crl_var_t v[64];
-    static crl_request_t req;
+    static __thread crl_var_t v[64];
+    static __thread crl_request_t req;
     size_t n = 0;
 
     for (; vars && *vars; vars++, n++) {
@@ -315,7 +368,7 @@ static int request_cl(const char *const *vars, const char *b, size_t blen, int64
         v[n].value = (crl_str_t){ eq + 1, strlen(eq + 1) };
     }
     req = (crl_request_t){ .vars = v, .nvars = n, .content_length = clen,
-                           .worker_id = 1 };
+                           .worker_id = 1, .modifier1 = modifier1 };
     body = b;
     body_len = blen;
     body_pos = 0;
@@ -1092,6 +1145,104 @@ Test(response, client_gone_during_write_callable)
     cr_assert_eq(request_body(get_vars, NULL, 0), CRL_ERROR);
     assert_log_has("client went away");
     assert_log_lacks("Traceback");
+}
+
+/* ---- request threads ---- */
+
+typedef struct {
+    char path[32];
+    int rc;
+    char out[256];
+} thread_job_t;
+
+static void *serve_in_thread(void *arg)
+{
+    thread_job_t *job = arg;
+    char pv[48];
+    const char *vars[] = { "REQUEST_METHOD=GET", pv, "SERVER_NAME=h", NULL };
+
+    snprintf(pv, sizeof(pv), "PATH_INFO=%s", job->path);
+    reset_response();
+    job->rc = request_body(vars, NULL, 0);
+    snprintf(job->out, sizeof(job->out), "%.255s", out);
+    return NULL;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* N threads of one worker call handle() at once on a view that sleeps
+ * 0.5 s: they overlap (the GIL is free while a view sleeps), and each gets
+ * its own response. */
+Test(threads, concurrent_requests_overlap)
+{
+    enum { N = 6 };
+    pthread_t th[N];
+    thread_job_t jobs[N];
+    char expected[256];
+    double t0, elapsed;
+    int i;
+
+    fake_threads = N;
+    start_ok("testapps:sleepy");
+    t0 = now_s();
+    for (i = 0; i < N; i++) {
+        snprintf(jobs[i].path, sizeof(jobs[i].path), "/t%d", i);
+        cr_assert_eq(pthread_create(&th[i], NULL, serve_in_thread, &jobs[i]), 0);
+    }
+    for (i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    elapsed = now_s() - t0;
+    for (i = 0; i < N; i++) {
+        snprintf(expected, sizeof(expected), "200 OK\nX-Path: /t%d\n\n/t%d mt=True", i, i);
+        cr_assert_eq(jobs[i].rc, CRL_OK);
+        cr_assert_str_eq(jobs[i].out, expected, "log:\n%s", logbuf);
+    }
+    /* serialised they would take N x 0.5 = 3 s */
+    cr_assert_lt(elapsed, N * 0.5 / 2, "%d sleeping requests took %.2f s", N, elapsed);
+    assert_log_lacks("Traceback");
+}
+
+static void *serve_three(void *arg)
+{
+    thread_job_t *job = arg;
+    int i;
+
+    for (i = 0; i < 3 && job->rc == CRL_OK; i++) {
+        reset_response();
+        job->rc = request_body(get_vars, NULL, 0);
+    }
+    snprintf(job->out, sizeof(job->out), "%.255s", out);
+    return NULL;
+}
+
+/* A request thread keeps its Python thread state between requests, so
+ * threading.local data (Django's database connections) survives. */
+Test(threads, thread_state_persists_per_thread)
+{
+    pthread_t a, b;
+    thread_job_t ja = { .rc = CRL_OK }, jb = { .rc = CRL_OK };
+
+    fake_threads = 2;
+    start_ok("testapps:thread_local");
+    cr_assert_eq(pthread_create(&a, NULL, serve_three, &ja), 0);
+    cr_assert_eq(pthread_create(&b, NULL, serve_three, &jb), 0);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    cr_assert_str_eq(ja.out, "200 OK\n\nn=3", "log:\n%s", logbuf);
+    cr_assert_str_eq(jb.out, "200 OK\n\nn=3", "log:\n%s", logbuf);
+}
+
+Test(threads, single_thread_is_not_multithread)
+{
+    start_ok("testapps:show");
+    get();
+    assert_out_has("wsgi.multithread bool False str\n");
 }
 
 /* ---- real frameworks ---- */

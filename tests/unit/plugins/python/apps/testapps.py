@@ -316,3 +316,26 @@ def stale_input(environ, start_response):
         r = b"stale OSError"
     start_response("200 OK", [])
     return [r, b"+", environ["wsgi.input"].read()]
+
+
+def sleepy(environ, start_response):
+    """Sleeps 0.5 s (the GIL is free meanwhile), then answers with its path."""
+    import time
+    path = environ["PATH_INFO"]
+    time.sleep(0.5)
+    start_response("200 OK", [("X-Path", path)])
+    return [("%s mt=%s" % (path, environ["wsgi.multithread"])).encode()]
+
+
+_local = None
+
+
+def thread_local(environ, start_response):
+    """threading.local data lives as long as the request thread."""
+    import threading
+    global _local
+    if _local is None:
+        _local = threading.local()
+    _local.n = getattr(_local, "n", 0) + 1
+    start_response("200 OK", [])
+    return [b"n=%d" % _local.n]
