@@ -1147,6 +1147,107 @@ Test(response, client_gone_during_write_callable)
     assert_log_lacks("Traceback");
 }
 
+/* ---- the uwsgi module ---- */
+
+Test(uwsgi_module, facts)
+{
+    fake_worker_id = 2;
+    fake_requests = 17;
+    start_ok("uwsgiapp:info");
+    cr_assert_eq(get(), CRL_OK);
+    /* uWSGI 2.0 gives opt values as bytes, the last of a repeated key */
+    assert_out("200 OK\n\n([('env', b'B=2'), ('master', b''), ('socket', b'127.0.0.1:3031')], "
+               "3, 1, 2, 4242, 17, 0, b'2.0.21-corral', (2, 0), 'int')");
+    assert_log_has("hello from the app\n");
+}
+
+Test(uwsgi_module, reload_asks_the_master)
+{
+    start_ok("uwsgiapp:do_reload");
+    get();
+    assert_out("200 OK\n\nTrue");
+    cr_assert_eq(reload_calls, 1);
+}
+
+Test(uwsgi_module, decorators_thread_and_lock)
+{
+    start_ok("uwsgiapp:decorated");
+    get();
+    assert_out("200 OK\n\n[42]");
+}
+
+/* The lines of the marks file, or "" */
+static const char *read_marks(const char *path)
+{
+    static char buf[1024];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+static char marks_path[64];
+
+static void marks_init(void)
+{
+    int fd;
+
+    snprintf(marks_path, sizeof(marks_path), "/tmp/crl_marks_XXXXXX");
+    fd = mkstemp(marks_path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    setenv("CRL_TEST_MARKS", marks_path, 1);
+}
+
+/* postfork functions run in each worker after fork, not in the master;
+ * uwsgi.atexit runs when the worker exits. */
+Test(uwsgi_module, postfork_in_each_worker_and_atexit)
+{
+    char expected[256];
+    pid_t pids[2];
+    int i, status;
+
+    marks_init();
+    start_ok("uwsgiapp:info");
+    cr_assert_str_eq(read_marks(marks_path), "", "hooks ran in the master");
+    for (i = 0; i < 2; i++) {
+        plugin->fork_prepare();
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            fake_worker_id = (unsigned)i + 1;
+            if (plugin->init_worker(fake_worker_id) != CRL_OK || get() != CRL_OK)
+                _exit(1);
+            plugin->exit_worker();
+            _exit(0);
+        }
+        plugin->fork_parent();
+        cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker failed");
+    }
+    snprintf(expected, sizeof(expected),
+             "postfork %d\npostfork2 %d\natexit %d\npostfork %d\npostfork2 %d\natexit %d\n",
+             pids[0], pids[0], pids[0], pids[1], pids[1], pids[1]);
+    cr_assert_str_eq(read_marks(marks_path), expected);
+    unlink(marks_path);
+}
+
+/* lazy-apps: the app is loaded in the worker, and its postfork functions
+ * run right after, once. */
+Test(uwsgi_module, postfork_after_lazy_load)
+{
+    char expected[64];
+
+    marks_init();
+    fake_worker_id = 1; /* load() runs in a worker */
+    start_ok("uwsgiapp:info");
+    snprintf(expected, sizeof(expected), "postfork %d\npostfork2 %d\n", getpid(), getpid());
+    cr_assert_str_eq(read_marks(marks_path), expected);
+    unlink(marks_path);
+}
+
 /* ---- request threads ---- */
 
 typedef struct {
