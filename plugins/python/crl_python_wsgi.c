@@ -929,6 +929,8 @@ static int run_app(crl_python_thread_t *t, PyObject *app, PyObject *environ)
                 "calling start_response");
         return fail_response(t);
     }
+    if (t->client_gone) /* the app went on after a failed write */
+        return CRL_ERROR;
     rc = t->finished ? CRL_OK : send_finish(t->req);
     if (rc < 0) {
         if (!t->client_gone)

@@ -81,6 +81,7 @@ static __thread size_t headlen;
 static __thread int head_pending, head_sent, finished, closed, error_status, sendfile_used;
 static __thread int one_piece; /* crl_response_end sent head and whole body at once */
 static __thread int fail_write_after = -1; /* writes after this many bytes fail */
+static __thread int write_failed;          /* a write failed: the client is gone */
 static __thread int in_python_check;       /* 1: assert the GIL is released in calls */
 
 /* The request body. */
@@ -171,6 +172,7 @@ int crl_response_write(crl_request_t *r, const void *data, size_t len)
     cr_assert(head_pending, "body written without a head");
     if (fail_write_after >= 0 && outlen >= (size_t)fail_write_after) {
         send_head();
+        write_failed = 1;
         return -EPIPE;
     }
     send_head();
@@ -217,6 +219,8 @@ int crl_response_head_sent(const crl_request_t *r)
 int crl_response_finish(crl_request_t *r)
 {
     check_gil_released();
+    if (write_failed)
+        return -EPIPE; /* like the core: later calls fail at once */
     cr_assert(!finished, "response finished twice");
     cr_assert(send_head() == CRL_OK, "finish without a head");
     finished = 1;
@@ -346,6 +350,7 @@ static void reset_response(void)
     head_pending = head_sent = finished = closed = error_status = sendfile_used = 0;
     one_piece = 0;
     fail_write_after = -1;
+    write_failed = 0;
     loglen = 0;
     logbuf[0] = '\0';
 }
@@ -1124,26 +1129,86 @@ Test(response, file_wrapper_without_fileno_is_iterated)
     assert_out("200 OK\n\n0123456789");
 }
 
-Test(response, client_gone_logged_once)
+/* The log holds s exactly once. */
+#define assert_log_once(s)                                                                  \
+    do {                                                                                    \
+        assert_log_has(s);                                                                  \
+        cr_assert_null(strstr(strstr(logbuf, s) + 1, s), "logged more than once:\n%s",      \
+                       logbuf);                                                             \
+    } while (0)
+
+static int get_with_failing_writes(int after)
 {
-    start_ok("testapps:big");
     reset_response();
-    fail_write_after = 0;
-    in_python_check = 1;
-    cr_assert_eq(request_body(get_vars, NULL, 0), CRL_ERROR);
-    assert_log_has("client went away");
-    cr_assert_eq(strstr(strstr(logbuf, "client went away") + 1, "client went away"), NULL,
-                 "logged more than once:\n%s", logbuf);
+    fail_write_after = after;
+    return request_body(get_vars, NULL, 0);
+}
+
+/* ---- clients that go away ---- */
+
+Test(client_gone, iterable_logged_once_and_closed)
+{
+    start_ok("testapps:big_closing");
+    cr_assert_eq(get_with_failing_writes(0), CRL_ERROR);
+    assert_log_once("client went away during the response to GET /p?q=1: Broken pipe");
+    assert_log_has("close called\n");
     assert_log_lacks("Traceback");
 }
 
-Test(response, client_gone_during_write_callable)
+Test(client_gone, one_line_for_the_whole_list)
+{
+    start_ok("testapps:big");
+    cr_assert_eq(get_with_failing_writes(0), CRL_ERROR);
+    assert_log_once("client went away");
+    assert_log_lacks("Traceback");
+}
+
+Test(client_gone, write_raises_oserror_by_default)
+{
+    start_ok("testapps:write_many");
+    cr_assert_eq(get_with_failing_writes(50), CRL_ERROR);
+    assert_out_has("200 OK\n\nx");
+    /* the first 100 bytes went out, then every write raised */
+    assert_log_has("wrote 20, 19 raised\n");
+    assert_log_once("client went away");
+}
+
+Test(client_gone, uncaught_write_error_is_one_line)
+{
+    start_ok("testapps:write_uncaught");
+    cr_assert_eq(get_with_failing_writes(0), CRL_ERROR);
+    assert_log_once("client went away during the response to GET /p?q=1");
+    assert_log_lacks("Traceback");
+    assert_log_lacks("BrokenPipeError");
+}
+
+Test(client_gone, disable_write_exception)
+{
+    open_plugin();
+    set_opt("disable-write-exception", "1");
+    start_ok("testapps:write_many");
+    cr_assert_eq(get_with_failing_writes(0), CRL_ERROR);
+    assert_log_has("wrote 20, 0 raised\n");
+    assert_log_once("client went away");
+}
+
+Test(client_gone, ignore_write_errors_logs_nothing)
+{
+    open_plugin();
+    set_opt("ignore-write-errors", "1");
+    set_opt("ignore-sigpipe", "1");
+    start_ok("testapps:big_closing");
+    cr_assert_eq(get_with_failing_writes(0), CRL_ERROR);
+    assert_log_lacks("client went away");
+    assert_log_has("close called\n");
+    cr_assert_eq(get(), CRL_OK, "the worker goes on serving");
+}
+
+Test(client_gone, during_the_write_callable)
 {
     start_ok("testapps:writer");
-    reset_response();
-    fail_write_after = 0;
-    cr_assert_eq(request_body(get_vars, NULL, 0), CRL_ERROR);
-    assert_log_has("client went away");
+    cr_assert_eq(get_with_failing_writes(0), CRL_ERROR);
+    assert_log_once("client went away");
     assert_log_lacks("Traceback");
 }
 

@@ -339,3 +339,28 @@ def thread_local(environ, start_response):
     _local.n = getattr(_local, "n", 0) + 1
     start_response("200 OK", [])
     return [b"n=%d" % _local.n]
+
+
+def write_many(environ, start_response):
+    """Writes 20 pieces, then says on wsgi.errors how many raised."""
+    write = start_response("200 OK", [])
+    raised = 0
+    for _ in range(20):
+        try:
+            write(b"x" * 100)
+        except OSError:
+            raised += 1
+    environ["wsgi.errors"].write("wrote 20, %d raised\n" % raised)
+    return []
+
+
+def write_uncaught(environ, start_response):
+    write = start_response("200 OK", [])
+    for _ in range(20):
+        write(b"x" * 100)
+    return []
+
+
+def big_closing(environ, start_response):
+    start_response("200 OK", [])
+    return Closing(environ, [b"x" * 1000] * 5)
