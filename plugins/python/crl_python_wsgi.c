@@ -942,13 +942,20 @@ static int run_app(crl_python_thread_t *t, PyObject *app, PyObject *environ)
     return CRL_OK;
 }
 
+static size_t spool_bufsize(void)
+{
+    long n = crl__python.conf.post_buffering_bufsize;
+
+    return n >= 512 ? (size_t)n : 8192;
+}
+
 /* post-buffering: a temporary file for this thread, reused from request to
  * request (emptied after each). CRL_OK or CRL_ERROR (logged). */
 static int spool_open(crl_python_thread_t *t)
 {
     const char *dir = getenv("TMPDIR");
     char path[4096];
-    size_t bufsize = (size_t)crl__python.conf.post_buffering_bufsize;
+    size_t bufsize = spool_bufsize();
 
     if (t->spool_buf == NULL && (t->spool_buf = PyMem_RawMalloc(bufsize)) == NULL) {
         crl_log(CRL_LOG_ERR, ENOMEM, "post-buffering: cannot allocate %zu bytes", bufsize);
@@ -976,7 +983,7 @@ static int spool_open(crl_python_thread_t *t)
  * length, or -errno for a read error, -EIO (logged) for a write error. */
 static int64_t spool_fill(crl_python_thread_t *t)
 {
-    size_t bufsize = (size_t)crl__python.conf.post_buffering_bufsize;
+    size_t bufsize = spool_bufsize();
     int64_t total = 0;
     ssize_t n, w, off;
 

@@ -311,6 +311,8 @@ static void set_opt(const char *name, const char *value)
             continue;
         if (o->type == CRL_OPT_STRING) {
             *(char **)field = strdup(value);
+        } else if (o->type == CRL_OPT_INT) {
+            *(long *)field = atol(value);
         } else if (o->type == CRL_OPT_BOOL) {
             *(int *)field = strcmp(value, "0") != 0;
         } else if (o->type == CRL_OPT_LIST) {
@@ -1210,6 +1212,170 @@ Test(client_gone, during_the_write_callable)
     cr_assert_eq(get_with_failing_writes(0), CRL_ERROR);
     assert_log_once("client went away");
     assert_log_lacks("Traceback");
+}
+
+/* ---- post-buffering ---- */
+
+static char big_body[30000];
+
+static int post_big(int64_t clen)
+{
+    const char *vars[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/up", NULL };
+
+    memset(big_body, 'y', sizeof(big_body));
+    memcpy(big_body, "hello\n", 6);
+    memcpy(big_body + sizeof(big_body) - 4, "end\n", 4);
+    reset_response();
+    read_chunk = 700;
+    return request_cl(vars, big_body, sizeof(big_body), clen);
+}
+
+/* A body above the limit is read whole before the app runs, wsgi.input
+ * then reads it from the temporary file. */
+Test(post_buffering, large_body_spooled_before_the_app)
+{
+    open_plugin();
+    set_opt("post-buffering", "4096");
+    start_ok("testapps:ignore_body");
+    cr_assert_eq(post_big(sizeof(big_body)), CRL_OK);
+    assert_out("200 OK\n\nignored");
+    cr_assert_eq(body_pos, sizeof(big_body), "the body was not read before the app");
+    set_opt("module", "testapps:echo");
+    cr_assert_eq(plugin->app->load(), CRL_OK);
+    cr_assert_eq(post_big(sizeof(big_body)), CRL_OK);
+    cr_assert_eq(outlen, strlen("200 OK\n\n30000:|") + sizeof(big_body));
+    assert_out_has("200 OK\n\n30000:hello\nyyy");
+    assert_out_has("yyyend\n|");
+}
+
+Test(post_buffering, readline_and_small_bufsize)
+{
+    open_plugin();
+    set_opt("post-buffering", "1");
+    set_opt("post-buffering-bufsize", "512");
+    start_ok("testapps:mixed");
+    post("abcdefgh\nline2\nline3\nline4\ntail");
+    assert_out("200 OK\n\n[b'abc', b'de', b'fgh\\n', [b'line2\\n'], [b'line3\\n', b'line4\\n', "
+               "b'tail'], b'']");
+}
+
+Test(post_buffering, small_body_is_streamed)
+{
+    open_plugin();
+    set_opt("post-buffering", "4096");
+    start_ok("testapps:ignore_body");
+    cr_assert_eq(post("small"), CRL_OK);
+    cr_assert_eq(body_pos, 0, "a body under the limit is left to the app");
+}
+
+Test(post_buffering, chunked_body_is_spooled)
+{
+    open_plugin();
+    set_opt("post-buffering", "4096");
+    start_ok("testapps:echo");
+    cr_assert_eq(post_big(-1), CRL_OK);
+    assert_out_has("200 OK\n\n30000:hello\nyyy");
+    cr_assert_eq(outlen, strlen("200 OK\n\n30000:|") + sizeof(big_body));
+}
+
+Test(post_buffering, client_gone_while_spooling)
+{
+    const char *vars[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/up", "CONTENT_LENGTH=10000",
+                           NULL };
+
+    open_plugin();
+    set_opt("post-buffering", "100");
+    start_ok("testapps:simple");
+    reset_response();
+    read_error = -ETIMEDOUT;
+    cr_assert_eq(request_cl(vars, "abc", 3, 10000), CRL_ERROR);
+    read_error = 0;
+    assert_out("ERROR 408");
+    assert_log_once("client went away during the request POST /up");
+    cr_assert_eq(get(), CRL_OK, "the worker goes on serving");
+    assert_out_has("hello");
+}
+
+Test(post_buffering, temporary_file_leaves_nothing)
+{
+    char dir[] = "/tmp/crl_spool_XXXXXX", cmd[128];
+
+    cr_assert_not_null(mkdtemp(dir));
+    setenv("TMPDIR", dir, 1);
+    open_plugin();
+    set_opt("post-buffering", "10");
+    start_ok("testapps:echo");
+    cr_assert_eq(post_big(sizeof(big_body)), CRL_OK);
+    cr_assert_eq(post_big(sizeof(big_body)), CRL_OK);
+    assert_out_has("30000:hello");
+    cr_assert_eq(rmdir(dir), 0, "the spool directory is not empty");
+    (void)cmd;
+}
+
+/* ---- gc.freeze, py-autoreload ---- */
+
+Test(preload, gc_frozen_after_loading_in_the_master)
+{
+    start_ok("testapps:frozen");
+    get();
+    assert_out("200 OK\n\nfrozen=yes");
+}
+
+/* In a forked worker: no reload while nothing changes, a reload within a
+ * few seconds once a loaded module's file is edited. */
+Test(preload, py_autoreload)
+{
+    char dir[] = "/tmp/crl_autoreload_XXXXXX", path[128];
+    int status;
+    FILE *f;
+    pid_t pid;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/editme.py", dir);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("def application(e, s):\n    s('200 OK', [])\n    return [b'v1']\n", f);
+    fclose(f);
+    open_plugin();
+    set_opt("pythonpath", dir);
+    set_opt("py-autoreload", "1");
+    start_ok("editme");
+    plugin->fork_prepare();
+    pid = fork();
+    if (pid == 0) {
+        int i;
+
+        if (plugin->init_worker(1) != CRL_OK)
+            _exit(1);
+        usleep(1500 * 1000);
+        if (reload_calls != 0)
+            _exit(2);
+        f = fopen(path, "a");
+        fputs("# edited\n", f);
+        fclose(f);
+        for (i = 0; i < 60 && reload_calls == 0; i++)
+            usleep(100 * 1000);
+        if (reload_calls != 1 || !strstr(logbuf, "py-autoreload: ") ||
+            !strstr(logbuf, "editme.py changed; reloading"))
+            _exit(3);
+        _exit(0);
+    }
+    plugin->fork_parent();
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    unlink(path);
+    rmdir(dir);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker exit status %d",
+              WEXITSTATUS(status));
+}
+
+Test(preload, py_autoreload_aliases)
+{
+    size_t i;
+
+    open_plugin();
+    for (i = 0; i < plugin->noptions; i++)
+        if (strcmp(plugin->options[i].name, "py-autoreload") == 0)
+            cr_assert_str_eq(plugin->options[i].aliases, "python-autoreload py-auto-reload");
 }
 
 /* ---- the uwsgi module ---- */

@@ -364,3 +364,14 @@ def write_uncaught(environ, start_response):
 def big_closing(environ, start_response):
     start_response("200 OK", [])
     return Closing(environ, [b"x" * 1000] * 5)
+
+
+def ignore_body(environ, start_response):
+    start_response("200 OK", [])
+    return [b"ignored"]
+
+
+def frozen(environ, start_response):
+    import gc
+    start_response("200 OK", [])
+    return [b"frozen=%s" % (b"yes" if gc.get_freeze_count() > 1000 else b"no")]
