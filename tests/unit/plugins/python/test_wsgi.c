@@ -11,6 +11,7 @@
  * followed by the body, and an error response as "ERROR <status>".
  */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -298,6 +299,20 @@ static void open_plugin(void)
     cr_assert_not_null(plugin->app);
 }
 
+/* 1 when the space-separated list aliases holds name. */
+static int has_alias(const char *aliases, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = aliases;
+
+    while (p && (p = strstr(p, name)) != NULL) {
+        if ((p == aliases || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
 /* Set option `name` (or an alias) as the registry would. */
 static void set_opt(const char *name, const char *value)
 {
@@ -307,7 +322,7 @@ static void set_opt(const char *name, const char *value)
         const crl_option_t *o = &plugin->options[i];
         char *field = (char *)plugin->conf + o->offset;
 
-        if (strcmp(o->name, name) != 0)
+        if (strcmp(o->name, name) != 0 && !has_alias(o->aliases, name))
             continue;
         if (o->type == CRL_OPT_STRING) {
             *(char **)field = strdup(value);
@@ -1212,6 +1227,164 @@ Test(client_gone, during_the_write_callable)
     cr_assert_eq(get_with_failing_writes(0), CRL_ERROR);
     assert_log_once("client went away");
     assert_log_lacks("Traceback");
+}
+
+/* ---- mounts ---- */
+
+/* GET path (PATH_INFO as the front end sends it); the body in out. */
+static int get_path(const char *path)
+{
+    static char pv[256];
+    const char *vars[] = { "REQUEST_METHOD=GET", pv, "SERVER_NAME=h", "SERVER_PORT=80",
+                           "SERVER_PROTOCOL=HTTP/1.1", "HTTP_HOST=h", NULL };
+
+    snprintf(pv, sizeof(pv), "PATH_INFO=%s", path);
+    reset_response();
+    return request_body(vars, NULL, 0);
+}
+
+static const char *body_of(void)
+{
+    const char *p = strstr(out, "\n\n");
+
+    return p ? p + 2 : out;
+}
+
+#define assert_routes(path, expected)                                                      \
+    do {                                                                                   \
+        cr_assert_eq(get_path(path), CRL_OK);                                              \
+        cr_assert_str_eq(body_of(), expected, "GET %s: %s\nlog:\n%s", path, out, logbuf); \
+    } while (0)
+
+Test(mount, longest_prefix_on_a_segment_boundary)
+{
+    open_plugin();
+    set_opt("mount", "/api=testapps:where_api");
+    set_opt("mount", "/api/v2/=testapps:where_v2");
+    start_ok("testapps:where_default");
+    assert_routes("/api/x", "api|/api|/x");
+    assert_routes("/api", "api|/api|");
+    assert_routes("/api/", "api|/api|/");
+    assert_routes("/api/v2/y/z", "v2|/api/v2|/y/z");
+    assert_routes("/api/v2", "v2|/api/v2|");
+    assert_routes("/api/v22", "api|/api|/v22");
+    assert_routes("/apix", "default||/apix");
+    assert_routes("/", "default||/");
+    assert_log_lacks("Traceback");
+}
+
+Test(mount, no_default_app_is_404)
+{
+    open_plugin();
+    set_opt("mount", "/api=testapps:where_api");
+    start_ok(NULL);
+    assert_routes("/api/x", "api|/api|/x");
+    cr_assert_eq(get_path("/other"), CRL_OK);
+    assert_out("ERROR 404");
+}
+
+Test(mount, root_mount_serves_the_rest)
+{
+    open_plugin();
+    set_opt("mount", "/=testapps:where_root");
+    set_opt("mount", "/api=testapps:where_api");
+    start_ok(NULL);
+    assert_routes("/else", "root||/else");
+    assert_routes("/api/a", "api|/api|/a");
+}
+
+Test(mount, module_file_and_default_callable_forms)
+{
+    cr_assert_eq(chdir(CRL_PYTHON_APPS), 0);
+    open_plugin();
+    set_opt("worker-mount", "/t=ticker");
+    set_opt("mount", "/f=mounted.py");
+    set_opt("mount", "/w=app_file.wsgi:app");
+    set_opt("mount", "/abs=" CRL_PYTHON_APPS "/mounted.py");
+    start_ok(NULL);
+    cr_assert_eq(get_path("/t/x"), CRL_OK);
+    assert_out_has("200 OK\n\n");
+    assert_routes("/f/a", "file uwsgi_file_mounted|/f|/a");
+    assert_routes("/w", "file app uwsgi_file_app_file");
+    /* a file's module name is uWSGI's: uwsgi_file_ + the path, [^A-Za-z0-9] -> _ */
+    char expected[512], *p;
+    snprintf(expected, sizeof(expected), "file uwsgi_file_%s/mounted|/abs|/b", CRL_PYTHON_APPS);
+    for (p = expected + strlen("file uwsgi_file_"); *p != '|'; p++)
+        if (!isalnum((unsigned char)*p))
+            *p = '_';
+    assert_routes("/abs/b", expected);
+}
+
+Test(mount, front_end_script_name_selects_the_mount)
+{
+    const char *vars[] = { "REQUEST_METHOD=GET", "SCRIPT_NAME=/api", "PATH_INFO=/api/x", NULL };
+
+    open_plugin();
+    set_opt("mount", "/api=testapps:where_api");
+    start_ok("testapps:where_default");
+    reset_response();
+    request_body(vars, NULL, 0);
+    /* nginx split the path already (uwsgi_param SCRIPT_NAME): as uWSGI */
+    cr_assert_str_eq(body_of(), "api|/api|/api/x");
+    /* modifier1 30 strips SCRIPT_NAME from PATH_INFO */
+    modifier1 = 30;
+    reset_response();
+    request_body(vars, NULL, 0);
+    modifier1 = 0;
+    cr_assert_str_eq(body_of(), "api|/api|/x");
+}
+
+Test(mount, modifier1_30_without_mounts)
+{
+    const char *vars[] = { "REQUEST_METHOD=GET", "SCRIPT_NAME=/app", "PATH_INFO=/app/p", NULL };
+
+    start_ok("testapps:where_default");
+    modifier1 = 30;
+    reset_response();
+    request_body(vars, NULL, 0);
+    modifier1 = 0;
+    cr_assert_str_eq(body_of(), "default|/app|/p");
+}
+
+Test(mount, path_from_request_uri)
+{
+    const char *vars[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/api/a%20b?q=1", NULL };
+
+    open_plugin();
+    set_opt("mount", "/api=testapps:where_api");
+    start_ok(NULL);
+    reset_response();
+    request_body(vars, NULL, 0);
+    cr_assert_str_eq(body_of(), "api|/api|/a b");
+}
+
+Test(mount, bad_spec_and_failing_app)
+{
+    open_plugin();
+    set_opt("mount", "api");
+    cr_assert_eq(start(NULL), CRL_ERROR);
+    assert_log_has("mount 'api' (test:1): expected /prefix=module-or-file");
+}
+
+Test(mount, failing_mounted_app_fails_the_load)
+{
+    open_plugin();
+    set_opt("mount", "/b=broken");
+    cr_assert_eq(start("testapps:simple"), CRL_ERROR);
+    assert_log_has("cannot load the app mounted at '/b' (test:1)");
+}
+
+/* Django mounted under /api: reverse() and redirects carry the prefix. */
+Test(mount, django_under_a_prefix)
+{
+    open_plugin();
+    set_opt("mount", "/api=djangoapp");
+    start_ok(NULL);
+    cr_assert_eq(get_path("/api/where"), CRL_OK);
+    cr_assert_str_eq(body_of(), "/api/echo /api/where /where", "%s\n%s", out, logbuf);
+    cr_assert_eq(get_path("/api/go"), CRL_OK);
+    assert_out_has("302 Found\n");
+    assert_out_has("Location: /api/echo\n");
 }
 
 /* ---- post-buffering ---- */

@@ -14,7 +14,8 @@ settings.configure(
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import FileResponse, HttpResponse  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.shortcuts import redirect  # noqa: E402
+from django.urls import path, reverse  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -27,5 +28,15 @@ def download(request):
     return FileResponse(open(os.path.join(HERE, "data.txt"), "rb"))
 
 
-urlpatterns = [path("echo", echo), path("download", download)]
+def where(request):
+    """What a view sees when the site is mounted under a prefix."""
+    return HttpResponse("%s %s %s" % (reverse("echo"), request.path, request.path_info))
+
+
+def go(request):
+    return redirect("echo")
+
+
+urlpatterns = [path("echo", echo, name="echo"), path("download", download),
+               path("where", where), path("go", go)]
 application = get_wsgi_application()

@@ -375,3 +375,16 @@ def frozen(environ, start_response):
     import gc
     start_response("200 OK", [])
     return [b"frozen=%s" % (b"yes" if gc.get_freeze_count() > 1000 else b"no")]
+
+
+def _where(name):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [("%s|%s|%s" % (name, environ["SCRIPT_NAME"], environ["PATH_INFO"])).encode()]
+    return wsgiref.validate.validator(app)
+
+
+where_default = _where("default")
+where_api = _where("api")
+where_v2 = _where("v2")
+where_root = _where("root")
