@@ -1229,8 +1229,6 @@ Test(client_gone, during_the_write_callable)
     assert_log_lacks("Traceback");
 }
 
-/* ---- mounts ---- */
-
 /* GET path (PATH_INFO as the front end sends it); the body in out. */
 static int get_path(const char *path)
 {
@@ -1249,6 +1247,100 @@ static const char *body_of(void)
 
     return p ? p + 2 : out;
 }
+
+/* ---- apps that break PEP 3333 ---- */
+
+static int log_lines(void)
+{
+    int n = 0;
+    const char *p;
+
+    for (p = logbuf; *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+/* GET /kind from testapps:bad: a 500, exactly one log line holding
+ * `line`, and the next request is served. */
+static void bad_case(const char *kind, const char *line)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/%s", kind);
+    cr_assert_eq(get_path(path), CRL_OK, "%s", kind);
+    cr_assert_str_eq(out, "ERROR 500", "%s: %s", kind, out);
+    cr_assert(strstr(logbuf, line), "%s: log lacks \"%s\":\n%s", kind, line, logbuf);
+    cr_assert_eq(log_lines(), 1, "%s: not one log line:\n%s", kind, logbuf);
+    cr_assert_eq(get_path("/ok"), CRL_OK);
+    cr_assert_str_eq(out, "200 OK\nContent-Type: text/plain\n\nok", "after %s", kind);
+}
+
+Test(pep3333, bad_apps_get_500_and_one_line)
+{
+    start_ok("testapps:bad");
+    bad_case("none", "broke PEP 3333: it returned NoneType, which is not an iterable of bytes");
+    bad_case("int", "broke PEP 3333: it returned int, which is not an iterable of bytes");
+    bad_case("twice", "broke PEP 3333: RuntimeError: start_response() called again without "
+                      "exc_info (" CRL_PYTHON_APPS "/testapps.py:");
+    bad_case("str_items", "broke PEP 3333: response body items must be bytes, not str");
+    bad_case("header_list", "broke PEP 3333: TypeError: headers must be (name, value) tuples, "
+                            "not list");
+    bad_case("header_triple", "headers must be (name, value) tuples, not tuple");
+    bad_case("header_bytes", "TypeError: header name must be str, not bytes");
+    bad_case("header_int", "TypeError: header value must be str, not int");
+    bad_case("headers_dict", "TypeError: headers must be a list, not dict");
+    bad_case("status_bytes", "TypeError: status must be str, not bytes");
+    bad_case("write_str", "TypeError: write() takes bytes, not str");
+}
+
+Test(pep3333, app_catching_the_error_is_not_reported)
+{
+    start_ok("testapps:sr_bad_args");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out_has("200 OK\n\n");
+    cr_assert_eq(log_lines(), 0, "%s", logbuf);
+}
+
+Test(pep3333, app_exception_keeps_its_traceback)
+{
+    start_ok("testapps:fail_before");
+    get();
+    assert_log_has("Traceback (most recent call last)");
+    assert_log_lacks("broke PEP 3333");
+}
+
+Test(pep3333, validator_write_callable)
+{
+    start_ok("testapps:validated_writer");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("200 OK\nContent-Type: text/plain\n\none,two");
+    assert_log_lacks("Traceback");
+}
+
+Test(pep3333, validator_file_wrapper)
+{
+    start_ok("testapps:validated_file");
+    cr_assert_eq(get(), CRL_OK);
+    assert_out("200 OK\nContent-Type: text/plain\n\nabcdefghijklmnopqrstuvwxyz\n");
+    assert_log_lacks("Traceback");
+}
+
+Test(pep3333, validator_threads_and_mounts)
+{
+    const char *vars[] = { "REQUEST_METHOD=GET", "PATH_INFO=/api/x", "SERVER_NAME=h",
+                           "SERVER_PORT=80", "SERVER_PROTOCOL=HTTP/1.1", NULL };
+
+    fake_threads = 4;
+    open_plugin();
+    set_opt("mount", "/api=testapps:where_api");
+    start_ok(NULL);
+    reset_response();
+    cr_assert_eq(request_body(vars, NULL, 0), CRL_OK);
+    assert_out("200 OK\nContent-Type: text/plain\n\napi|/api|/x");
+    assert_log_lacks("Traceback");
+}
+
+/* ---- mounts ---- */
 
 #define assert_routes(path, expected)                                                      \
     do {                                                                                   \

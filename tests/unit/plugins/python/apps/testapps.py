@@ -388,3 +388,59 @@ where_default = _where("default")
 where_api = _where("api")
 where_v2 = _where("v2")
 where_root = _where("root")
+
+
+def _bad(environ, start_response):
+    """One misbehaving app per path; /ok behaves."""
+    kind = environ["PATH_INFO"].strip("/")
+    if kind == "none":
+        start_response("200 OK", [])
+        return None
+    if kind == "int":
+        start_response("200 OK", [])
+        return 42
+    if kind == "twice":
+        start_response("200 OK", [])
+        start_response("500 Again", [])
+        return [b"x"]
+    if kind == "str_items":
+        start_response("200 OK", [])
+        return ["text"]
+    if kind == "header_list":
+        start_response("200 OK", [["X-A", "1"]])
+    elif kind == "header_triple":
+        start_response("200 OK", [("X-A", "1", "2")])
+    elif kind == "header_bytes":
+        start_response("200 OK", [(b"X-A", "1")])
+    elif kind == "header_int":
+        start_response("200 OK", [("X-A", 1)])
+    elif kind == "headers_dict":
+        start_response("200 OK", {"X-A": "1"})
+    elif kind == "status_bytes":
+        start_response(b"200 OK", [])
+    elif kind == "write_str":
+        start_response("200 OK", [])("text")
+    else:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+    return [b"unreachable"]
+
+
+bad = _bad
+
+
+def _validated_writer(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"one,")
+    return [b"two"]
+
+
+validated_writer = wsgiref.validate.validator(_validated_writer)
+
+
+def _validated_file(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return environ["wsgi.file_wrapper"](open(os.path.join(HERE, "data.txt"), "rb"))
+
+
+validated_file = wsgiref.validate.validator(_validated_file)
