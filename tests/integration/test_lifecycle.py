@@ -10,6 +10,7 @@ deadline (wait_for); the few fixed pauses only let a request reach a worker.
 """
 import os
 import pwd
+import functools
 import grp
 import re
 import shutil
@@ -187,12 +188,38 @@ def user_ids(user, group):
         pytest.skip("no user %s or group %s on this system" % (user, group))
 
 
+def on_failure_skip_checks(fn):
+    """For tests marked xfail: the corral fixture skips its after-test checks
+    when a test fails, but an xfailed test does not count as failed, so the
+    checks would report the same bug again as an error in teardown. On
+    failure this stops the test's servers and drops them from the fixture."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BaseException:
+            factory = kwargs.get("corral")
+            for server in (factory.servers if factory else []):
+                server.kill_group()
+            if factory:
+                factory.servers.clear()
+            raise
+    return wrapper
+
+
+B1_RECYCLE_RACE = (
+    "Corral bug: a worker that recycles (max-requests) can exit before the master reads its "
+    "RECYCLE message; reap() then logs 'error: worker N (pid P) exited with status 0', counts "
+    "a fast death and respawns only after 1 s (the replacement is not started first)")
+
+
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching uid/gid needs root")
 
 
 # --------------------------------------------------------------------------
 # harakiri
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_harakiri_kills_stuck_request_and_next_request_succeeds(corral):
     server = corral.start(hello_ini(corral, processes=1, extra="harakiri = 2\n"))
     server.expect_log(r"HARAKIRI", r"killed by signal 9")
@@ -209,6 +236,7 @@ def test_harakiri_kills_stuck_request_and_next_request_succeeds(corral):
     assert r.status == 200 and int(r.body) == new != old
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_harakiri_behind_nginx_gives_502(corral, nginx):
     server = corral.start(hello_ini(corral, processes=2, http=False, uwsgi=True,
                                     extra="harakiri = 2\nchmod-socket = 666\n"))
@@ -249,6 +277,9 @@ def test_harakiri_verbose_logs_the_python_stack(corral):
 # --------------------------------------------------------------------------
 # recycling
 
+@pytest.mark.xfail(strict=False, reason=B1_RECYCLE_RACE)   # racy here: one run in four
+@pytest.mark.corral_only      # Corral's log lines and behaviour
+@on_failure_skip_checks
 def test_max_requests_recycles_without_failing_a_request(corral):
     server = corral.start(hello_ini(corral, processes=1, extra=(
         "max-requests = 5\nmin-worker-lifetime = 0\n")))
@@ -287,6 +318,9 @@ def _assert_replacement_started_first(log):
                     ex_id, ex_pid, log)
 
 
+@pytest.mark.xfail(strict=True, reason=B1_RECYCLE_RACE)
+@pytest.mark.corral_only      # Corral's log lines and behaviour
+@on_failure_skip_checks
 def test_max_requests_under_concurrent_load(corral):
     server = corral.start(hello_ini(corral, processes=2, extra=(
         "max-requests = 5\nmin-worker-lifetime = 0\n")))
@@ -482,6 +516,7 @@ def test_full_reload_of_lazy_apps_starts_the_new_generation_at_once(corral, tmp_
 # --------------------------------------------------------------------------
 # touch-reload
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_touch_reload_replaces_the_workers(corral, tmp_path):
     touched = tmp_path / "reload.touch"
     touched.write_text("")
@@ -627,6 +662,7 @@ def _kill_daemon(pid):
             pass
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 @pytest.mark.parametrize("option", ["daemonize", "daemonize2"])
 def test_daemonize_returns_at_once_and_pidfile_names_the_master(tmp_path, option):
     logfile = tmp_path / "daemon.log"
@@ -674,6 +710,7 @@ def _try_get(addr):
 # --------------------------------------------------------------------------
 # privileges
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 @needs_root
 def test_uid_gid_nobody_applies_to_every_worker(corral):
     uid, gid = user_ids("nobody", "nogroup")
@@ -695,6 +732,7 @@ def test_uid_gid_nobody_applies_to_every_worker(corral):
         assert proc_status(pid)["Uid"] == [str(uid)] * 4
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_unknown_user_fails_start_with_a_clear_message(tmp_path, corral):
     ini = tmp_path / "bad.ini"
     ini.write_text(hello_ini(corral, extra="uid = no-such-user-xyz\n"))
@@ -708,6 +746,7 @@ def test_unknown_user_fails_start_with_a_clear_message(tmp_path, corral):
         socket.create_connection(("127.0.0.1", corral.port), timeout=1).close()
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_unknown_group_fails_start_with_a_clear_message(tmp_path, corral):
     ini = tmp_path / "bad.ini"
     ini.write_text(hello_ini(corral, extra="gid = no-such-group-xyz\n"))
@@ -723,6 +762,7 @@ def _leftovers(paths):
     return [str(p) for p in paths if os.path.lexists(p)]
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_vacuum_removes_socket_pidfiles_and_fifo_after_a_reload(corral, tmp_path):
     pidfile, pidfile2, fifo = (tmp_path / "m.pid", tmp_path / "m2.pid", tmp_path / "m.fifo")
     server = corral.start(hello_ini(corral, processes=2, uwsgi=True, extra=(
@@ -739,6 +779,7 @@ def test_vacuum_removes_socket_pidfiles_and_fifo_after_a_reload(corral, tmp_path
     assert _leftovers(created) == [], "vacuum left %r" % _leftovers(created)
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 @needs_root
 def test_vacuum_after_dropping_privileges(corral):
     uid, gid = user_ids("nobody", "nogroup")
@@ -773,6 +814,7 @@ def _import_error_ini(port, extra=""):
             "processes = 2\nhttp-socket = 127.0.0.1:%d\n%s" % (APPS, port, extra))
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_import_error_with_need_app_exits_1_at_once(tmp_path):
     ini = tmp_path / "crash.ini"
     ini.write_text(_import_error_ini(conftest.free_port()))
@@ -799,6 +841,7 @@ def test_import_error_with_lazy_apps_and_need_app_exits_1(tmp_path):
     assert len(re.findall(r"spawned worker", out)) <= 4, out
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_lazy_apps_import_error_does_not_fork_loop(corral):
     server = corral.start(_import_error_ini(corral.port, "lazy-apps = true\nneed-app = false\n"),
                           wait=False)
@@ -824,6 +867,7 @@ def test_lazy_apps_import_error_does_not_fork_loop(corral):
     ("-1", r"at least 0|negative|-1"),
     ("abc", r"number|integer|abc"),
 ])
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_bad_harakiri_names_option_file_and_line(tmp_path, corral, value, words):
     ini = tmp_path / "bad.ini"
     text = hello_ini(corral, extra="harakiri = %s\n" % value)
@@ -839,6 +883,7 @@ def test_bad_harakiri_names_option_file_and_line(tmp_path, corral, value, words)
     assert "spawned worker" not in out
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_pidfile_in_missing_directory_fails_clearly(tmp_path, corral):
     ini = tmp_path / "bad.ini"
     pidfile = tmp_path / "no-such-dir" / "app.pid"
@@ -912,6 +957,7 @@ def test_sigterm_escalates_after_reload_mercy(corral):
     assert status_of(result.get("raw", b"")) != 200
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_sigquit_stops_at_once(corral):
     server = corral.start(hello_ini(corral, processes=2))
     server.expect_log(r"killed by signal (9|2|3|15)\b")
@@ -973,6 +1019,7 @@ def test_touch_chain_reload(corral, tmp_path):
     assert int(server.get("/pid").body) in new
 
 
+@pytest.mark.corral_only      # Corral's log lines and behaviour
 def test_max_worker_lifetime_replaces_the_worker(corral):
     server = corral.start(hello_ini(corral, processes=1, extra="max-worker-lifetime = 2\n"))
     [old] = server.workers()
@@ -987,7 +1034,11 @@ def test_max_worker_lifetime_replaces_the_worker(corral):
         assert not re.search(r"exited with status|right after starting", server.log())
 
 
+@pytest.mark.xfail(strict=True, reason="Corral bug: SIGUSR2 (and touch-logreopen, FIFO 'l') "
+    "reopens logto in the master only; running workers keep writing request lines to the "
+    "rotated file")
 @pytest.mark.corral_only
+@on_failure_skip_checks
 def test_sigusr2_reopens_the_logto_file(corral, tmp_path):
     logfile = tmp_path / "app-logto.log"
     server = corral.start(hello_ini(corral, processes=1, extra="logto = %s\n" % logfile))
@@ -1070,7 +1121,14 @@ def application(environ, start_response):
 '''
 
 
-@pytest.mark.parametrize("lazy", [True, False], ids=["lazy-apps", "preloaded"])
+@pytest.mark.parametrize("lazy", [
+    True,
+    pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=(
+        "Corral bug: without lazy-apps, SIGHUP forks the new workers from the master that "
+        "preloaded the old code, so the reload keeps serving the old code (uWSGI re-execs "
+        "its master and serves the new code; checked with CORRAL_BIN=uwsgi)"))),
+], ids=["lazy-apps", "preloaded"])
+@on_failure_skip_checks
 def test_sighup_reload_serves_the_new_code(corral, tmp_path, lazy):
     """Deploying = changing the code and reloading. With lazy-apps each new
     worker imports it; without, uWSGI's SIGHUP reloads the whole instance
@@ -1161,3 +1219,76 @@ def test_harakiri_deadline_is_per_thread(corral):
     server.wait_log(r"HARAKIRI: worker 1 \(pid %d\).*'GET /sleep\?9'" % old)
     wait_replaced(server, [old], 1)
     assert server.get("/").body == b"Hello, World!"
+
+
+@pytest.mark.xfail(strict=True, reason="Corral bug: with lazy-apps, a reload whose new "
+    "workers cannot import the app makes need-app shut the whole serving instance down")
+@pytest.mark.corral_only
+@on_failure_skip_checks
+def test_broken_deploy_with_lazy_apps_keeps_the_old_workers_serving(corral, tmp_path):
+    """The code is replaced by a version that fails at import and the
+    instance is reloaded: the new workers cannot load it, so the old ones
+    must not be retired; the instance keeps serving the old code."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "versioned.py").write_text(VERSIONED_APP % "one")
+    server = corral.start("[uwsgi]\nchdir = %s\nmodule = versioned:application\nmaster = true\n"
+                          "processes = 2\nhttp-socket = 127.0.0.1:%d\nlazy-apps = true\n"
+                          % (code, corral.port))
+    server.expect_log(r"broken deploy", r"^Traceback", r"cannot (load|import)", r"^error: ",
+                      r"RuntimeError")
+    old = set(server.workers())
+    (code / "versioned.py").write_text('raise RuntimeError("broken deploy")\n')
+    server.send(signal.SIGHUP)
+    server.wait_log(r"broken deploy")
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        assert server.running(), "a failed reload stopped the instance:\n%s" % server.log()
+        r = server.get("/")
+        assert r.status == 200 and r.body == b"one", r
+        time.sleep(0.2)
+    assert old <= set(server.workers())
+
+
+def test_preloaded_import_error_without_need_app_serves_errors(corral):
+    server = corral.start(_import_error_ini(corral.port, "need-app = false\n"))
+    server.expect_log(r"raise_at_import", r"^Traceback", r"cannot load WSGI app",
+                      r"cannot import", r"could not be loaded",
+                      r"^error: no Python application loaded")
+    r = server.get("/")
+    assert r.status >= 500, r
+    assert server.running()
+    assert server.stop() == 0      # (the fixture's fd check wants answers below 500)
+
+
+@pytest.mark.corral_only
+def test_many_fifo_reloads_at_once_settle_on_one_generation(corral, tmp_path):
+    fifo = tmp_path / "master.fifo"
+    server = corral.start(hello_ini(corral, processes=2, extra="master-fifo = %s\n" % fifo))
+    old = server.workers()
+    with Load(server.get, threads=4) as load:
+        wait_for(lambda: load.ok > 10, 15, "the client loop to get going")
+        fifo_send(fifo, "rrrrr")
+        new = wait_replaced(server, old, 2, timeout=30)
+        seen = load.ok
+        wait_for(lambda: load.ok > seen + 10, 15, "requests after the reloads")
+    assert not load.failures, load.failures[:5]
+    time.sleep(1.5)
+    assert sorted(server.workers()) == sorted(new), "more reloads ran after the workers settled"
+
+
+@pytest.mark.corral_only
+def test_sigterm_during_a_reload_stops_everything(corral, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    server = corral.start(_slow_start_ini(corral, 3, markers))
+    old = wait_for(lambda: (lambda w: len(w) == 3 and set(w) <= _loaded(markers)
+                            and w)(server.workers()), 30, "the first workers to load")
+    server.send(signal.SIGHUP)
+    wait_for(lambda: len(server.workers()) > 3, 10, "the new generation to start")
+    everyone = server.workers()
+    server.send(signal.SIGTERM)
+    server.proc.wait(15)
+    assert server.proc.returncode == 0, server.log()
+    wait_for(lambda: not [p for p in everyone + old if alive(p)], 10,
+             "both generations to exit")
