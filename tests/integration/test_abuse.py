@@ -256,6 +256,33 @@ def test_slow_uwsgi_client_times_out_and_others_are_served(corral):
     t.healthy()
 
 
+@pytest.mark.skipif(IS_UWSGI, reason="uWSGI waits socket-timeout per read, like this")
+@pytest.mark.xfail(
+    not IS_UWSGI, strict=True,
+    reason="BUG (core/crl_request.c read_socket): body reads wait socket-timeout per read, "
+           "restarted by every byte, so a body trickling at 1 byte/s holds the worker for "
+           "as long as the client likes; wanted: a minimum body rate")
+def test_http_body_at_one_byte_per_second_is_cut_off(corral):
+    """The head arrives whole, the body at 1 byte/s: the worker gives the
+    request up within a few socket-timeouts instead of serving one client
+    for minutes, and the other worker serves others meanwhile."""
+    t = Target(corral, processes=2)
+    t.server.expect_log(r"^error: ", r"^warning: ", r"^Traceback", r"^\w*Error")
+    head = b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 40\r\n\r\n"
+    slow = Trickle(t.haddr, b"", limit=14)
+    slow.sock.sendall(head)
+    slow.data = b"s" * 40
+    slow.start()
+    while slow.is_alive():
+        r = http_request(t.haddr, "GET", "/", timeout=5)
+        assert r.status == 200, r
+        time.sleep(0.2)
+    assert slow.closed_after is not None and slow.closed_after <= 3 * SOCKET_TIMEOUT, \
+        "a body at 1 byte/s held a worker for %s s (%d of 40 bytes sent)" % (
+            slow.closed_after, slow.sent)
+    t.healthy()
+
+
 # --------------------------------------------------------------------------
 # requests cut off mid-body
 
@@ -432,3 +459,55 @@ def test_client_that_stops_reading_frees_the_worker(target, sock):
     # the stalled request was logged, once
     lines = [ln for ln in request_lines(server) if "/big" in ln]
     assert len(lines) == 1, lines
+
+
+# --------------------------------------------------------------------------
+# recycling under load
+
+@pytest.mark.skipif(IS_UWSGI, reason="Corral's recycling")
+@pytest.mark.xfail(
+    not IS_UWSGI, strict=True,
+    reason="BUG (core/crl_master.c reap): a recycling worker sends CRL_MSG_RECYCLE and "
+           "exits; when the master reaps it before reading the message it logs 'error: "
+           "worker N exited with status 0' and respawns it as a crash (after 1 s when it "
+           "lived under 2 s): fix by reading the worker's queued messages first in reap()")
+def test_recycling_under_load_answers_every_request_promptly(corral):
+    """max-requests recycles the only worker every 20 requests while eight
+    clients keep sending: every request is answered within half a second,
+    and recycling is not logged as an error."""
+    t = Target(corral, extra="max-requests = 20\nmin-worker-lifetime = 0\n"
+                             "disable-logging = true\n")
+    slow, failed, done = [], [], [0]
+    lock = threading.Lock()
+
+    def client():
+        end = time.monotonic() + 8
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            try:
+                r = uwsgi_request(t.uaddr, "GET", "/", timeout=10)
+                ok = r.status == 200
+            except OSError as e:
+                ok = False
+                failed.append(repr(e))
+            dt = time.monotonic() - t0
+            with lock:
+                done[0] += 1
+                if not ok:
+                    failed.append(dt)
+                elif dt > 0.5:
+                    slow.append(round(dt, 2))
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    recycled = t.server.log().count("(max-requests); recycling")
+    assert recycled >= 20, "only %d recycles in %d requests" % (recycled, done[0])
+    assert not failed, failed[:5]
+    errors = error_lines(t.server)
+    t.server.expect_log(r"^error: worker 1 \(pid \d+\) exited with status 0")  # reported here
+    assert not errors and not slow, "%d slow requests %r; errors: %r" % (
+        len(slow), slow[:5], errors[:3])
+    t.pids = sorted(t.server.workers())    # replaced on purpose
