@@ -283,6 +283,39 @@ def test_http_body_at_one_byte_per_second_is_cut_off(corral):
     t.healthy()
 
 
+BUG_REUSEPORT_HOL = pytest.mark.xfail(
+    not IS_UWSGI, strict=True,
+    reason="BUG (285ba0d, core/crl_socket.c): each worker has its own SO_REUSEPORT "
+           "http socket and the kernel hashes new connections onto them whatever the "
+           "worker is doing: those given to a busy worker wait for it while the others idle")
+
+
+@pytest.mark.parametrize("sock", [pytest.param("http", marks=BUG_REUSEPORT_HOL), "uwsgi"])
+def test_busy_worker_does_not_hold_new_connections(corral, sock):
+    """One of two workers is busy (a slow client, a slow view: here /sleep?4):
+    ten new clients in a row are all served at once by the idle worker."""
+    t = Target(corral, processes=2)
+    addr = t.haddr if sock == "http" else t.uaddr
+    fn = http_request if sock == "http" else uwsgi_request
+    if sock == "http":
+        busy = threading.Thread(target=http_request, args=(addr, "GET", "/sleep?4"),
+                                kwargs={"timeout": 10}, daemon=True)
+    else:
+        busy = threading.Thread(target=uwsgi_request, args=(addr, "GET", "/sleep"),
+                                kwargs={"query": "4", "timeout": 10}, daemon=True)
+    busy.start()
+    time.sleep(0.5)
+    waits = []
+    for _ in range(10):
+        t0 = time.monotonic()
+        r = fn(addr, "GET", "/", timeout=10)
+        assert r.status == 200, r
+        waits.append(round(time.monotonic() - t0, 2))
+    busy.join(10)
+    assert max(waits) < 1.5, "new connections waited for the busy worker: %r" % waits
+    t.healthy()
+
+
 # --------------------------------------------------------------------------
 # requests cut off mid-body
 
