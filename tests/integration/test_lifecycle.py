@@ -216,6 +216,28 @@ B1_RECYCLE_RACE = (
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching uid/gid needs root")
 
 
+@pytest.fixture
+def run_dir():
+    """A directory outside pytest's tmp (whose parents are private to root)
+    that an unprivileged user can traverse, like /run/app: the config file
+    lives here too, so that a master running as nobody can read it again.
+    Name it before `corral` in a test's arguments: it must outlive the
+    servers, which the corral fixture stops at teardown."""
+    path = Path(tempfile.mkdtemp(prefix="corral-lifetest-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def start_in(corral, directory, text, processes):
+    """corral.start() on a config written to `directory` (world-readable)."""
+    ini = directory / "app.ini"
+    ini.write_text(text)
+    os.chmod(ini, 0o644)
+    corral.written.append(text)          # so that start() waits for its sockets
+    return corral.start(args=["--ini", str(ini)], processes=processes)
+
+
 # --------------------------------------------------------------------------
 # harakiri
 
@@ -371,7 +393,7 @@ def test_five_sighup_reloads_under_wrk_load_on_http_socket(corral):
     assert requests > 200, out
     assert socket_errors == 0, out
     assert non2xx == 0, out
-    assert len(re.findall(r"graceful reload: starting new workers", server.log())) == 5
+    assert len(re.findall(r"^graceful reload", server.log(), re.M)) == 5, server.log()
 
 
 @pytest.mark.corral_only
@@ -451,7 +473,7 @@ def test_sighups_in_quick_succession_under_load(corral):
     # nothing else starts afterwards: the last generation stays
     time.sleep(1.5)
     assert set(server.workers()) == final
-    assert server.log().count("graceful reload: starting new workers") >= 2
+    assert len(re.findall(r"^graceful reload", server.log(), re.M)) >= 2
 
 
 @pytest.mark.corral_only
@@ -712,9 +734,10 @@ def _try_get(addr):
 
 @pytest.mark.corral_only      # Corral's log lines and behaviour
 @needs_root
-def test_uid_gid_nobody_applies_to_every_worker(corral):
+def test_uid_gid_nobody_applies_to_every_worker(run_dir, corral):
     uid, gid = user_ids("nobody", "nogroup")
-    server = corral.start(hello_ini(corral, processes=2, extra="uid = nobody\ngid = nogroup\n"))
+    server = start_in(corral, run_dir, hello_ini(corral, processes=2,
+                                                 extra="uid = nobody\ngid = nogroup\n"), 2)
     workers = server.workers()
     assert len(workers) == 2
     for pid in workers + [server.pid]:
@@ -781,29 +804,24 @@ def test_vacuum_removes_socket_pidfiles_and_fifo_after_a_reload(corral, tmp_path
 
 @pytest.mark.corral_only      # Corral's log lines and behaviour
 @needs_root
-def test_vacuum_after_dropping_privileges(corral):
+def test_vacuum_after_dropping_privileges(run_dir, corral):
     uid, gid = user_ids("nobody", "nogroup")
-    run_dir = Path(tempfile.mkdtemp(prefix="corral-lifetest-"))
-    try:
-        os.chown(run_dir, uid, gid)        # like /run/app owned by the app user
-        os.chmod(run_dir, 0o755)
-        sock, pidfile, pidfile2, fifo = (run_dir / "app.sock", run_dir / "m.pid",
-                                         run_dir / "m2.pid", run_dir / "m.fifo")
-        server = corral.start(hello_ini(corral, processes=2, extra=(
-            "socket = %s\nuid = nobody\ngid = nogroup\nvacuum = true\npidfile = %s\n"
-            "pidfile2 = %s\nmaster-fifo = %s\n" % (sock, pidfile, pidfile2, fifo))))
-        created = [sock, pidfile, pidfile2, fifo]
-        assert _leftovers(created) == [str(p) for p in created]
-        assert os.stat(fifo).st_uid == uid, "the FIFO is not owned by the app's user"
-        assert os.stat(pidfile2).st_uid == uid, "pidfile2 was written before the drop"
-        old = server.workers()
-        fifo_send(fifo, "r")
-        wait_replaced(server, old, 2)
-        assert server.stop() == 0
-        assert _leftovers(created) == [], "vacuum left %r; log:\n%s" % (
-            _leftovers(created), server.log())
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    os.chown(run_dir, uid, gid)            # like /run/app owned by the app user
+    sock, pidfile, pidfile2, fifo = (run_dir / "app.sock", run_dir / "m.pid",
+                                     run_dir / "m2.pid", run_dir / "m.fifo")
+    server = start_in(corral, run_dir, hello_ini(corral, processes=2, extra=(
+        "socket = %s\nuid = nobody\ngid = nogroup\nvacuum = true\npidfile = %s\n"
+        "pidfile2 = %s\nmaster-fifo = %s\n" % (sock, pidfile, pidfile2, fifo))), 2)
+    created = [sock, pidfile, pidfile2, fifo]
+    assert _leftovers(created) == [str(p) for p in created]
+    assert os.stat(fifo).st_uid == uid, "the FIFO is not owned by the app's user"
+    assert os.stat(pidfile2).st_uid == uid, "pidfile2 was written before the drop"
+    old = server.workers()
+    fifo_send(fifo, "r")
+    wait_replaced(server, old, 2)
+    assert server.stop() == 0
+    assert _leftovers(created) == [], "vacuum left %r; log:\n%s" % (
+        _leftovers(created), server.log())
 
 
 # --------------------------------------------------------------------------
@@ -1159,27 +1177,41 @@ def test_running_as_root_without_uid_warns(corral):
 
 
 @needs_root
-def test_socket_is_chowned_and_chmodded_before_the_drop(corral):
+def test_socket_is_chowned_and_chmodded_before_the_drop(run_dir, corral):
     uid, gid = user_ids("nobody", "nogroup")
-    run_dir = Path(tempfile.mkdtemp(prefix="corral-lifetest-"))
-    try:
-        os.chmod(run_dir, 0o755)
-        sock = run_dir / "app.sock"
-        server = corral.start(hello_ini(corral, processes=1, http=False, extra=(
-            "socket = %s\nchown-socket = nobody:nogroup\nchmod-socket = 660\numask = 027\n"
-            "uid = nobody\ngid = nogroup\nvacuum = true\n" % sock)))
-        st = os.stat(sock)
-        assert (st.st_uid, st.st_gid) == (uid, gid)
-        assert st.st_mode & 0o777 == 0o660
-        r = conftest.uwsgi_request(str(sock))
-        assert r.body == b"Hello, World!"
-        assert server.stop() == 0
-        # a root-owned directory: the unprivileged master cannot unlink the
-        # socket, but it must say so rather than fail silently or crash
-        if os.path.exists(sock):
-            server.expect_log(r"vacuum|unlink|remove")
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    sock = run_dir / "app.sock"
+    server = start_in(corral, run_dir, hello_ini(corral, processes=1, http=False, extra=(
+        "socket = %s\nchown-socket = nobody:nogroup\nchmod-socket = 660\numask = 027\n"
+        "uid = nobody\ngid = nogroup\n" % sock)), 1)
+    st = os.stat(sock)
+    assert (st.st_uid, st.st_gid) == (uid, gid)
+    assert st.st_mode & 0o777 == 0o660
+    assert proc_status(server.workers()[0])["Uid"] == [str(uid)] * 4
+    r = conftest.uwsgi_request(str(sock))
+    assert r.body == b"Hello, World!"
+
+
+@needs_root
+@pytest.mark.corral_only
+@pytest.mark.xfail(strict=True, reason=(
+    "Corral bug: after the drop to uid nobody, vacuum cannot unlink the socket and the pidfile "
+    "in a root-owned directory and says nothing (crl_socket_vacuum and remove_pidfile ignore "
+    "unlink's error)"))
+@on_failure_skip_checks
+def test_vacuum_that_cannot_remove_a_file_says_so(run_dir, corral):
+    user_ids("nobody", "nogroup")
+    sock, pidfile = run_dir / "app.sock", run_dir / "app.pid"
+    server = start_in(corral, run_dir, hello_ini(corral, processes=1, http=False, extra=(
+        "socket = %s\nchmod-socket = 666\nuid = nobody\ngid = nogroup\nvacuum = true\n"
+        "pidfile = %s\n" % (sock, pidfile))), 1)
+    assert server.stop() == 0
+    # run_dir belongs to root: the master, now nobody, cannot unlink the
+    # socket and the pidfile; vacuum must then say so, not fail silently
+    for path in (sock, pidfile):
+        if os.path.exists(path):
+            assert re.search(r"^warning: .*%s" % re.escape(str(path)), server.log(), re.M), \
+                "vacuum left %s without a word:\n%s" % (path, server.log())
+            server.expect_log(re.escape(str(path)))
 
 
 @pytest.mark.corral_only
@@ -1292,3 +1324,33 @@ def test_sigterm_during_a_reload_stops_everything(corral, tmp_path):
     assert server.proc.returncode == 0, server.log()
     wait_for(lambda: not [p for p in everyone + old if alive(p)], 10,
              "both generations to exit")
+
+
+@pytest.mark.corral_only
+def test_failed_start_with_vacuum_leaves_nothing_behind(tmp_path):
+    sock, pidfile, fifo = tmp_path / "app.sock", tmp_path / "app.pid", tmp_path / "app.fifo"
+    ini = tmp_path / "crash.ini"
+    ini.write_text(_import_error_ini(conftest.free_port(), (
+        "socket = %s\npidfile = %s\nmaster-fifo = %s\nvacuum = true\n" % (sock, pidfile, fifo))))
+    p = run(["--ini", str(ini)], cwd=tmp_path, timeout=30)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert _leftovers([sock, pidfile, fifo]) == [], p.stdout + p.stderr
+
+
+@pytest.mark.corral_only
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_right_after_the_first_spawn(corral, sig):
+    """A stop signal that arrives while the master is still forking its
+    workers is not lost: the master exits 0 and no worker survives."""
+    server = corral.start(hello_ini(corral, processes=4), wait=False)
+    server.expect_log(r"killed by signal (9|2|15)\b")
+    wait_for(lambda: "spawned worker 1 " in server.log(), 30, "the first spawn",
+             interval=0.001)
+    server.send(sig)
+    try:
+        server.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the master ignored %s sent during start-up:\n%s" % (sig.name, server.log()))
+    assert server.proc.returncode == 0, server.log()
+    pids = [int(p) for p in re.findall(r"spawned worker \d+ \(pid (\d+)\)", server.log())]
+    wait_for(lambda: not [p for p in pids if alive(p)], 10, "workers %r to exit" % pids)
