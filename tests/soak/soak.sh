@@ -13,6 +13,10 @@
 # more than 5% above the warm-up value, or when the worker was replaced,
 # or when a request failed.
 #
+# Use a build without sanitizers: ASan's quarantine alone grows the RSS by
+# hundreds of MB. (Run under ASan, the script still reports sanitizer lines,
+# but its RSS verdict means nothing.)
+#
 # Environment: CORRAL_BIN (default build/corral), SOAK_REQUESTS (when no
 # argument), SOAK_TIMEOUT (seconds, default 1800), SOAK_KEEP=1 keeps the tmp
 # dir with the server log, SOAK_APP_DIR a directory whose app.py answers like
@@ -70,9 +74,14 @@ socket = 127.0.0.1:$UPORT
 disable-logging = true
 EOF
 
-# Own session, so that cleanup can signal the whole group.
+# Own session, so that cleanup can signal the whole group; a clean
+# environment except the sanitizers' options.
+sanitizer_env=()
+for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
+    if [ -n "${!v:-}" ]; then sanitizer_env+=("$v=${!v}"); fi
+done
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 \
-    setsid "$BIN" --ini "$TMP/soak.ini" > "$TMP/corral.log" 2>&1 < /dev/null &
+    "${sanitizer_env[@]}" setsid "$BIN" --ini "$TMP/soak.ini" > "$TMP/corral.log" 2>&1 < /dev/null &
 MASTER=$!
 
 echo "soak.sh: $REQUESTS requests through one worker of $BIN (log: $TMP/corral.log)"
@@ -275,6 +284,14 @@ if ! kill -0 "$MASTER" 2>/dev/null; then
     echo "soak.sh: FAIL: the server exited; log:" >&2
     tail -20 "$TMP/corral.log" >&2
     rc=1
+else
+    # Stop it now, so that exit-time reports (LeakSanitizer) are in the log.
+    kill -TERM "$MASTER"
+    for _ in $(seq 300); do kill -0 "$MASTER" 2>/dev/null || break; sleep 0.1; done
+    if wait "$MASTER"; then :; else
+        echo "soak.sh: FAIL: the master exited with status $? after SIGTERM" >&2
+        rc=1
+    fi
 fi
 if grep -E "AddressSanitizer|LeakSanitizer|runtime error: |killed by signal" "$TMP/corral.log" >&2; then
     echo "soak.sh: FAIL: sanitizer report or crash in the log" >&2
