@@ -13,12 +13,14 @@ a client bound to 127.0.0.2 is a "different host" for a rule naming
 127.0.0.1. uWSGI has no such option: these tests are Corral-only.
 """
 import re
+import signal
 import socket
+import time
 
 import pytest
 
 from conftest import (HELLO_DIR, Response, free_port, http_request, run, uwsgi_packet,
-                      uwsgi_request, uwsgi_vars)
+                      uwsgi_request, uwsgi_vars, wait_for)
 
 pytestmark = pytest.mark.corral_only
 
@@ -169,3 +171,23 @@ def test_bad_entry_stops_startup_naming_the_line(corral, value):
     assert p.returncode != 0, p.stdout + p.stderr
     out = p.stdout + p.stderr
     assert re.search(r"uwsgi-allow-from at \S*bad\.ini:\d+", out), out
+
+
+def test_reload_applies_a_changed_list(corral):
+    """uwsgi-allow-from is read again on a graceful reload (SIGHUP): the
+    socket stays, the new list decides."""
+    port = free_port()
+    server = corral.start(ini("127.0.0.1:%d" % port, "uwsgi-allow-from = 127.0.0.2\n"),
+                          wait=False)
+    server.expect_log(REFUSED)
+    old = set(server.wait_workers())
+    served(uwsgi_from(("127.0.0.1", port), source="127.0.0.2"))
+    refused(uwsgi_from(("127.0.0.1", port), source="127.0.0.3"))
+    corral.write("app.ini", ini("127.0.0.1:%d" % port, "uwsgi-allow-from = 127.0.0.3\n"))
+    server.send(signal.SIGHUP)
+    wait_for(lambda: server.workers() and not set(server.workers()) & old, 30,
+             "new workers after SIGHUP")
+    time.sleep(0.2)
+    served(uwsgi_from(("127.0.0.1", port), source="127.0.0.3"))
+    refused(uwsgi_from(("127.0.0.1", port), source="127.0.0.2"))
+    server.uwsgi = []                  # the fd probe's 127.0.0.1 is refused here
