@@ -1081,10 +1081,10 @@ def test_sighup_lets_a_running_request_finish(corral):
     t.start()
     wait_for(lambda: _request_in_progress(server), 5, "the request to reach the worker")
     server.send(signal.SIGHUP)
-    # the new worker serves while the old one finishes its request
-    new = wait_for(lambda: [p for p in server.workers() if p != old], 10, "a new worker")
+    # a new worker serves while the old one finishes its request
     r = server.get("/pid")
-    assert r.status == 200 and int(r.body) in new
+    assert r.status == 200 and int(r.body) != old and int(r.body) in server.workers()
+    assert t.is_alive() or status_of(result.get("raw", b"")) == 200
     t.join(15)
     raw = result.get("raw", b"")
     assert status_of(raw) == 200 and raw.endswith(b"slept"), raw[-200:]
@@ -1092,6 +1092,11 @@ def test_sighup_lets_a_running_request_finish(corral):
 
 
 @pytest.mark.corral_only
+@pytest.mark.xfail(strict=True, reason=(
+    "Corral bug: after a re-exec reload (SIGHUP without lazy-apps) the new master image has a "
+    "fresh scoreboard, so the adopted old workers' requests are invisible to it: harakiri no "
+    "longer applies to them (only worker-reload-mercy, 60 s by default, ends a stuck one)"))
+@on_failure_skip_checks
 def test_harakiri_still_applies_to_a_worker_stopping_for_a_reload(corral):
     server = corral.start(hello_ini(corral, processes=1, extra="harakiri = 2\n"))
     server.expect_log(r"HARAKIRI", r"killed by signal 9")
@@ -1107,6 +1112,24 @@ def test_harakiri_still_applies_to_a_worker_stopping_for_a_reload(corral):
     t.join(15)
     server.wait_log(r"HARAKIRI: worker 1 \(pid %d\)" % old)
     assert server.get("/").body == b"Hello, World!"
+
+
+@pytest.mark.corral_only
+def test_worker_reload_mercy_kills_a_stuck_old_worker_after_a_reload(corral):
+    server = corral.start(hello_ini(corral, processes=1, extra="worker-reload-mercy = 2\n"))
+    server.expect_log(r"did not stop in time", r"killed by signal 9")
+    [old] = server.workers()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(raw=raw_get(server.http[0], "/sleep?9")))
+    t.start()
+    wait_for(lambda: _request_in_progress(server), 5, "the request to reach the worker")
+    t0 = time.monotonic()
+    server.send(signal.SIGHUP)
+    assert server.get("/").body == b"Hello, World!"     # the replacement is serving
+    wait_for(lambda: not alive(old), 2 + 4, "worker-reload-mercy = 2 to kill the old worker")
+    assert time.monotonic() - t0 < 2 + 4
+    t.join(15)
+    assert status_of(result.get("raw", b"")) != 200
 
 
 @pytest.mark.corral_only
@@ -1139,13 +1162,7 @@ def application(environ, start_response):
 '''
 
 
-@pytest.mark.parametrize("lazy", [
-    True,
-    pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=(
-        "Corral bug: without lazy-apps, SIGHUP forks the new workers from the master that "
-        "preloaded the old code, so the reload keeps serving the old code (uWSGI re-execs "
-        "its master and serves the new code; checked with CORRAL_BIN=uwsgi)"))),
-], ids=["lazy-apps", "preloaded"])
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy-apps", "preloaded"])
 @on_failure_skip_checks
 def test_sighup_reload_serves_the_new_code(corral, tmp_path, lazy):
     """Deploying = changing the code and reloading. With lazy-apps each new
