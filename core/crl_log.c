@@ -79,8 +79,16 @@ void crl_log_signal_safe(const char *msg)
     errno = saved;
 }
 
+static const char *log_path; /* the file crl_log_open last opened */
+
+int crl_log_reopen(void)
+{
+    return log_path ? crl_log_open(log_path) : CRL_DECLINED;
+}
+
 int crl_log_open(const char *path)
 {
+    log_path = path;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
         crl_log(CRL_LOG_ERR, errno, "cannot open log file %s", path);

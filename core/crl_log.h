@@ -12,4 +12,8 @@ extern int crl_log_fd;
  * or CRL_ERROR after logging to the current descriptor. */
 int crl_log_open(const char *path);
 
+/* Open the file of the last crl_log_open again (log rotation): CRL_OK,
+ * CRL_ERROR, or CRL_DECLINED when the log is not a file. */
+int crl_log_reopen(void);
+
 #endif

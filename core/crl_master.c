@@ -149,6 +149,8 @@ typedef struct {
     time_t started;
     time_t kill_at;     /* SIGKILL deadline when stopping, else 0 */
     int harakiri;       /* 1: SIGKILL when kill_at passes; 2: killed */
+    uint64_t serial;    /* spawn order: a ready worker retires older ones of its id */
+    int recycling;      /* asked to be replaced; serves until its replacement is ready */
 } proc_t;
 
 typedef struct {
@@ -161,6 +163,7 @@ enum { RUNNING, STOPPING, STOPPING_NOW };
 static proc_t procs[MAX_PROCS];
 static wslot_t *wslots; /* [processes + 1], index 0 unused */
 static unsigned generation;
+static uint64_t spawn_serial;
 static int state = RUNNING;
 static int exit_status;
 static int sigpipe_fds[2] = { -1, -1 };
@@ -292,7 +295,8 @@ static int spawn(unsigned id)
         close(sv[0]);
         return CRL_ERROR;
     }
-    *p = (proc_t){ .pid = pid, .id = id, .gen = generation, .ctl = sv[0], .started = now() };
+    *p = (proc_t){ .pid = pid, .id = id, .gen = generation, .ctl = sv[0], .started = now(),
+                   .serial = ++spawn_serial };
     crl_log(CRL_LOG_INFO, 0, "spawned worker %u (pid %d)", id, (int)pid);
     return CRL_OK;
 }
@@ -310,6 +314,20 @@ static void stop_proc(proc_t *p, int sig, long mercy)
 }
 
 /* ---- events ---------------------------------------------------------------- */
+
+static int read_message(proc_t *p);
+static int has_message(const proc_t *p);
+static unsigned failed_gen = (unsigned)-1; /* a reload generation that could not load */
+static int ever_ready;                     /* some worker has served: past start-up */
+
+/* 1 when a worker of an older generation than p still serves. */
+static int older_generation_serving(const proc_t *p)
+{
+    for (size_t i = 0; i < MAX_PROCS; i++)
+        if (procs[i].pid && procs[i].gen < p->gen && !procs[i].stopping)
+            return 1;
+    return 0;
+}
 
 static void schedule_respawn(proc_t *p)
 {
@@ -341,16 +359,19 @@ static void reap(void)
         if (WIFSIGNALED(status))
             crl_log(p->stopping ? CRL_LOG_INFO : CRL_LOG_ERR, 0,
                     "worker %u (pid %d) killed by signal %d", p->id, (int)pid, WTERMSIG(status));
-        else if (!p->stopping || WEXITSTATUS(status) != 0)
-            crl_log(p->stopping ? CRL_LOG_INFO : CRL_LOG_ERR, 0,
-                    "worker %u (pid %d) exited with status %d", p->id, (int)pid,
+        else if (!p->stopping && !has_message(p) && WEXITSTATUS(status) != 0)
+            crl_log(CRL_LOG_ERR, 0, "worker %u (pid %d) exited with status %d", p->id, (int)pid,
                     WEXITSTATUS(status));
         else
-            crl_log(CRL_LOG_INFO, 0, "worker %u (pid %d) stopped", p->id, (int)pid);
+            crl_log(CRL_LOG_INFO, 0, "worker %u (pid %d) %s", p->id, (int)pid,
+                    WEXITSTATUS(status) ? "exited" : "stopped");
+        /* A recycling worker may exit before its message was read. */
+        while (p->ctl >= 0 && read_message(p) == CRL_OK) {
+        }
         int expected = p->stopping;
         if (p->ctl >= 0)
             close(p->ctl);
-        if (!expected && state == RUNNING && !degraded)
+        if (!expected && state == RUNNING && !degraded && p->gen != failed_gen)
             schedule_respawn(p);
         p->pid = 0;
     }
@@ -418,12 +439,12 @@ static void reexec(void)
                 "above); the current workers keep serving");
         return;
     }
-    for (size_t i = 0; i < MAX_PROCS && len < sizeof(buf) - 32; i++)
-        if (procs[i].pid && !procs[i].stopping)
-            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%d:%u ", (int)procs[i].pid,
-                                    procs[i].id);
-    if (crl_socket_export() != CRL_OK || setenv(CRL_WORKERS_ENV, buf, 1) != 0 ||
-        setenv(CRL_REEXEC_ENV, "1", 1) != 0)
+    for (size_t i = 0; i < MAX_PROCS && len < sizeof(buf) - 48; i++)
+        if (procs[i].pid)
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%d:%u:%zu:%d ",
+                                    (int)procs[i].pid, procs[i].id, i, procs[i].stopping);
+    if (crl_socket_export() != CRL_OK || crl_scoreboard_export() != CRL_OK ||
+        setenv(CRL_WORKERS_ENV, buf, 1) != 0 || setenv(CRL_REEXEC_ENV, "1", 1) != 0)
         goto undo;
     crl_log(CRL_LOG_INFO, 0, "graceful reload: re-executing corral to load the new code");
     crl_fifo_close();
@@ -432,6 +453,7 @@ static void reexec(void)
     crl_fifo_open();
 undo:
     crl_socket_unexport();
+    crl_scoreboard_unexport();
     unsetenv(CRL_WORKERS_ENV);
     unsetenv(CRL_REEXEC_ENV);
 }
@@ -441,19 +463,23 @@ undo:
 static void adopt_workers(void)
 {
     const char *env = getenv(CRL_WORKERS_ENV);
-    int pid;
+    int pid, was_stopping, n = 0;
     unsigned id;
-    int n = 0;
+    size_t index;
 
-    for (const char *p = env; p && sscanf(p, "%d:%u%n", &pid, &id, &n) == 2; p += n) {
-        proc_t *slot = proc_by_pid(0);
-        if (slot == NULL || id == 0 || id > (unsigned)conf.processes) {
-            if (pid > 0)
-                kill(pid, SIGTERM); /* fewer processes now: retire it */
+    /* Each keeps its process-table index: it is also its scoreboard slot,
+     * which the new image shares (harakiri still applies to it). */
+    for (const char *p = env;
+         p && sscanf(p, "%d:%u:%zu:%d%n", &pid, &id, &index, &was_stopping, &n) == 4; p += n) {
+        if (index >= scoreboard_slots || procs[index].pid) {
+            kill(pid, SIGTERM);
             continue;
         }
-        *slot = (proc_t){ .pid = pid, .id = id, .gen = 0, .ctl = -1, .ready = 1,
-                          .started = now() };
+        procs[index] = (proc_t){ .pid = pid, .id = id, .gen = 0, .ctl = -1, .ready = 1,
+                                 .started = now() };
+        ever_ready = 1;
+        if (was_stopping || id == 0 || id > (unsigned)conf.processes)
+            stop_proc(&procs[index], SIGTERM, conf.worker_reload_mercy);
     }
     unsetenv(CRL_WORKERS_ENV);
     unsetenv(CRL_REEXEC_ENV);
@@ -493,7 +519,7 @@ static void retire_replaced(const proc_t *fresh)
 {
     for (size_t i = 0; i < MAX_PROCS; i++) {
         proc_t *p = &procs[i];
-        if (p->pid && p->id == fresh->id && p->gen < fresh->gen && !p->stopping)
+        if (p->pid && p->id == fresh->id && p->serial < fresh->serial && !p->stopping)
             stop_proc(p, SIGTERM, conf.worker_reload_mercy);
     }
     if (chain_next && fresh->id == chain_next && fresh->gen == generation) {
@@ -509,6 +535,10 @@ static void reopen_logs(void)
 {
     if (crl_daemon_reopen_log() == CRL_DECLINED && conf.logto)
         crl_log_open(conf.logto);
+    crl_msg_t m = { .type = CRL_MSG_REOPEN_LOG };
+    for (size_t i = 0; i < MAX_PROCS; i++)
+        if (procs[i].pid && procs[i].ctl >= 0)
+            send(procs[i].ctl, &m, sizeof(m), MSG_NOSIGNAL | MSG_DONTWAIT);
     crl_log(CRL_LOG_INFO, 0, "log reopened");
 }
 
@@ -541,33 +571,60 @@ static void log_stats(void)
     }
 }
 
-static void read_message(proc_t *p)
+/* 1 when a message from p waits to be read. */
+static int has_message(const proc_t *p)
+{
+    crl_msg_t m;
+    return p->ctl >= 0 && recv(p->ctl, &m, sizeof(m), MSG_DONTWAIT | MSG_PEEK) > 0;
+}
+
+/* Handle one message from worker p: CRL_OK, or CRL_DONE when none waits. */
+static int read_message(proc_t *p)
 {
     crl_msg_t m;
     ssize_t n = recv(p->ctl, &m, sizeof(m), MSG_DONTWAIT);
     if (n != (ssize_t)sizeof(m))
-        return; /* EOF or nothing: the reaper deals with exits */
+        return CRL_DONE; /* EOF or nothing: the reaper deals with exits */
     switch (m.type) {
     case CRL_MSG_READY:
         p->ready = 1;
+        ever_ready = 1;
         wslots[p->id].fast_deaths = 0;
         retire_replaced(p);
         break;
     case CRL_MSG_RECYCLE:
-        p->stopping = 1;
-        p->kill_at = now() + conf.worker_reload_mercy;
-        if (state == RUNNING)
+        /* Start the replacement; this worker is retired when it is ready. */
+        if (state == RUNNING && !p->recycling && !p->stopping) {
+            p->recycling = 1;
             spawn(p->id);
+        }
         break;
     case CRL_MSG_APP_FAILED:
-        if (conf.need_app && state == RUNNING) {
+        if (older_generation_serving(p)) {
+            /* A reload whose new code does not load: abandon that
+             * generation, the previous workers keep serving. */
+            if (failed_gen != p->gen)
+                crl_log(CRL_LOG_ERR, 0, "reload failed: worker %u could not load the new "
+                        "application; the previous workers keep serving", p->id);
+            failed_gen = p->gen;
+            for (size_t i = 0; i < MAX_PROCS; i++)
+                if (procs[i].pid && procs[i].gen == p->gen)
+                    stop_proc(&procs[i], SIGTERM, conf.worker_reload_mercy);
+            chain_next = 0;
+        } else if (!ever_ready && conf.need_app && state == RUNNING) {
             crl_log(CRL_LOG_ERR, 0, "worker %u could not load the application and need-app is "
                     "on: shutting down", p->id);
             exit_status = 1;
             begin_shutdown(0);
+        } else if (ever_ready) {
+            /* A replacement (recycle, respawn) cannot load the code on disk:
+             * the worker it replaces keeps serving; respawns back off. */
+            crl_log(CRL_LOG_ERR, 0, "worker %u could not load the application; the running "
+                    "workers keep serving", p->id);
         }
         break;
     }
+    return CRL_OK;
 }
 
 /* Harakiri: a request older than the limit gets its worker killed (after
@@ -869,8 +926,8 @@ static int write_pidfile(void)
  * have taken it over. */
 static void remove_pidfile(void)
 {
-    if (pidfile_is_ours())
-        unlink(conf.pidfile);
+    if (pidfile_is_ours() && unlink(conf.pidfile) != 0 && errno != ENOENT)
+        crl_log(CRL_LOG_WARN, errno, "vacuum: cannot remove pidfile %s", conf.pidfile);
 }
 
 static int load_app(void)

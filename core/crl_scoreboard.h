@@ -29,8 +29,14 @@ typedef struct {
     crl_scoreboard_thread_t threads[CRL_SCOREBOARD_THREADS];
 } crl_scoreboard_slot_t;
 
-/* Map slots 1..nworkers (index 0 unused). CRL_OK or CRL_ERROR (logged). */
+/* Map slots 1..nworkers (index 0 unused), or the scoreboard a re-executed
+ * master handed over (grown when needed). CRL_OK or CRL_ERROR (logged). */
 int crl_scoreboard_init(unsigned nworkers);
+
+/* For a re-exec reload: keep the scoreboard's memfd open across exec and
+ * name it in the environment, where crl_scoreboard_init finds it. */
+int crl_scoreboard_export(void);
+void crl_scoreboard_unexport(void);
 
 /* The slot of worker id (1-based), or NULL. */
 crl_scoreboard_slot_t *crl_scoreboard_slot(unsigned id);

@@ -798,9 +798,15 @@ int crl_socket_open_all(void)
 
 void crl_socket_vacuum(void)
 {
-    for (size_t i = 0; i < nlisteners; i++)
-        if (listeners[i].unix_path && unlink(listeners[i].unix_path) == 0)
+    for (size_t i = 0; i < nlisteners; i++) {
+        if (!listeners[i].unix_path)
+            continue;
+        if (unlink(listeners[i].unix_path) == 0)
             crl_log(CRL_LOG_INFO, 0, "removed unix socket %s", listeners[i].unix_path);
+        else if (errno != ENOENT)
+            crl_log(CRL_LOG_WARN, errno, "vacuum: cannot remove unix socket %s",
+                    listeners[i].unix_path);
+    }
 }
 
 void crl_socket_close_all(void)

@@ -27,6 +27,7 @@
 #include <corral/plugin.h>
 #include <corral/result.h>
 
+#include "crl_daemon.h"
 #include "crl_log.h"
 #include "crl_option.h"
 #include "crl_plugin.h"
@@ -179,7 +180,7 @@ int crl_worker_options_register(void)
 }
 
 static volatile sig_atomic_t stopping;
-static volatile int recycle; /* max-requests and co. reached: finish and exit */
+static int recycle_asked;    /* max-requests and co.: a replacement was asked for */
 static uint64_t served;      /* requests served by this worker (atomic) */
 static int ctl_fd = -1;      /* the worker's end of the control socket */
 static int sigpipe_fds[2] = { -1, -1 };
@@ -329,7 +330,7 @@ typedef struct client_s {
     int idle;                  /* on the idle list */
 } client_t;
 
-enum { EV_LISTENER = 1, EV_SIGNAL, EV_CLIENT };
+enum { EV_LISTENER = 1, EV_SIGNAL, EV_CLIENT, EV_CTL };
 
 typedef struct {
     int kind;
@@ -355,6 +356,7 @@ typedef struct {
 static ev_tag_t listener_tags[64];
 static int listen_fds[64]; /* this worker's descriptor for each listener */
 static ev_tag_t signal_tag = { EV_SIGNAL, 0 };
+static ev_tag_t ctl_tag = { EV_CTL, 0 };
 static crl_scoreboard_slot_t *scoreboard;
 
 #define MAX_CLIENTS 4096
@@ -449,7 +451,7 @@ static void client_run(wt_t *w, client_t *cl)
         if (rc != CRL_OK)
             break;
         serve_one(w, &t0);
-        if (!crl_conn_next(c) || recycle)
+        if (!crl_conn_next(c))
             break;
         if (c->rlen == 0) {
             /* Nothing pipelined: wait in epoll rather than try a read. */
@@ -629,6 +631,32 @@ static int should_recycle(unsigned id, uint64_t nreq, int64_t started_ms)
     return 0;
 }
 
+static wt_t *threads_all;  /* every request thread of this worker */
+static unsigned nthreads_all;
+
+/* Leave the listeners in every thread: connections queue in the backlog
+ * for other workers (or the replacement) while the open ones finish. */
+static void stop_accepting(void)
+{
+    for (unsigned t = 0; t < nthreads_all; t++)
+        for (size_t i = 0; i < crl_socket_count() && i < 64; i++)
+            epoll_ctl(threads_all[t].epfd, EPOLL_CTL_DEL, listen_fds[i], NULL);
+}
+
+/* A message from the master on the control socket (main thread only). */
+static void master_message(wt_t *w)
+{
+    crl_msg_t m;
+    ssize_t n = recv(ctl_fd, &m, sizeof(m), MSG_DONTWAIT);
+    if (n == 0) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, ctl_fd, NULL); /* the master is gone */
+        return;
+    }
+    if (n == (ssize_t)sizeof(m) && m.type == CRL_MSG_REOPEN_LOG &&
+        crl_daemon_reopen_log() == CRL_DECLINED)
+        crl_log_reopen();
+}
+
 /* The event loop of one request thread; the main thread (tid 0) also
  * decides recycling and tells the master. */
 static void *worker_loop(void *arg)
@@ -652,15 +680,18 @@ static void *worker_loop(void *arg)
                 client_accept(w, crl_socket_at(tag->index), listen_fds[tag->index]);
             else if (tag->kind == EV_CLIENT)
                 client_run(w, (client_t *)tag);
+            else if (tag->kind == EV_CTL)
+                master_message(w);
         }
-        if (w->tid == 0 && !recycle && should_recycle(w->id, served, started)) {
+        /* Recycling: ask for a replacement and keep serving; the master
+         * retires this worker (SIGTERM, graceful) once the new one is
+         * ready, so capacity never dips. */
+        if (w->tid == 0 && !recycle_asked && should_recycle(w->id, served, started)) {
             send_msg(ctl_fd, w->id, CRL_MSG_RECYCLE);
-            recycle = 1;
-            if (write(sigpipe_fds[1], "r", 1) < 0) {
-                /* the other threads are woken already */
-            }
+            recycle_asked = 1;
+            stop_accepting(); /* new connections wait for the replacement */
         }
-        if ((stopping || recycle) && !w->draining)
+        if (stopping && !w->draining)
             start_draining(w);
         if (w->idle_head)
             sweep_idle(w, crl_scoreboard_now_ms());
@@ -715,6 +746,8 @@ void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
     wt_t *ws = calloc(nthr, sizeof(*ws));
     if (ws == NULL)
         _exit(1);
+    threads_all = ws;
+    nthreads_all = nthr;
     for (unsigned t = 0; t < nthr; t++) {
         wt_t *w = &ws[t];
         *w = (wt_t){ .app = app, .id = id, .tid = t, .th = &scoreboard->threads[t] };
@@ -728,6 +761,8 @@ void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
         if (t > 0 && start_thread(w) != CRL_OK)
             _exit(1);
     }
+    struct epoll_event cev = { .events = EPOLLIN, .data.ptr = &ctl_tag };
+    epoll_ctl(ws[0].epfd, EPOLL_CTL_ADD, ctl, &cev);
     send_msg(ctl, id, CRL_MSG_READY);
     worker_loop(&ws[0]);
     for (unsigned t = 1; t < nthr; t++)

@@ -12,6 +12,7 @@ typedef enum {
     CRL_MSG_READY = 1,     /* initialised, accepting */
     CRL_MSG_APP_FAILED,    /* lazy-apps: the app could not be loaded */
     CRL_MSG_RECYCLE,       /* max-requests reached: replace me */
+    CRL_MSG_REOPEN_LOG,    /* master -> worker: reopen the log file */
 } crl_msg_type_t;
 
 typedef struct {
