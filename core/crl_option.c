@@ -331,7 +331,7 @@ static int name_taken(const crl_option_t *o)
 static int apply_default(const crl_option_t *o, void *conf)
 {
     char err[256] = "", warn[256] = "";
-    if (!o->def || o->type == CRL_OPT_CUSTOM)
+    if (!o->def || (o->type == CRL_OPT_CUSTOM && !o->parse))
         return CRL_OK;
     if (convert(o, (char *)conf + o->offset, o->def, "default", 0, err, sizeof(err), warn,
                 sizeof(warn)) != CRL_OK) {

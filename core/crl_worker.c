@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -57,9 +58,38 @@ typedef struct {
     long thread_stacksize;
     crl_list_t add_header;
     long limit_post;
+    int noop;
 } crl_worker_conf_t;
 
 static crl_worker_conf_t conf;
+
+/* http-keepalive as real configs write it: a flag (true, 1, bare) keeps
+ * the default timeout, false/0 turns keep-alive off, N > 1 is seconds. */
+static int parse_keepalive(const crl_option_t *opt, void *field, const char *value, char *err,
+                           size_t errlen)
+{
+    long *out = field;
+    char *end;
+    if (*value == '\0' || !strcasecmp(value, "true") || !strcasecmp(value, "yes") ||
+        !strcasecmp(value, "on") || !strcmp(value, "1")) {
+        *out = 15;
+        return CRL_OK;
+    }
+    if (!strcasecmp(value, "false") || !strcasecmp(value, "no") || !strcasecmp(value, "off")) {
+        *out = 0;
+        return CRL_OK;
+    }
+    long v = strtol(value, &end, 10);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (end == value || v < 0 || v > 86400 || (*end && *end != ';' && *end != '#')) {
+        snprintf(err, errlen, "expects seconds or true/false, got '%s'", value);
+        return CRL_ERROR;
+    }
+    *out = v;
+    (void)opt;
+    return CRL_OK;
+}
 
 static const crl_option_t options[] = {
     { .name = "buffer-size", .short_name = 'b', .type = CRL_OPT_INT, .flags = CRL_OPTF_CLAMP,
@@ -82,11 +112,17 @@ static const crl_option_t options[] = {
     { .name = "http-timeout", .type = CRL_OPT_INT,
       .offset = offsetof(crl_worker_conf_t, http_timeout), .def = "60", .min = 1, .max = 86400,
       .help = "seconds an HTTP client has to send a whole request head (then 408)" },
-    { .name = "http-keepalive", .type = CRL_OPT_INT, .flags = CRL_OPTF_OPTARG,
-      .offset = offsetof(crl_worker_conf_t, keepalive_timeout), .def = "15", .min = 0,
-      .max = 86400,
-      .help = "seconds an idle HTTP/1.1 keep-alive connection is kept (0: close after each "
-              "response; values 1 and true keep the default 15)" },
+    { .name = "http-keepalive", .type = CRL_OPT_CUSTOM, .flags = CRL_OPTF_OPTARG,
+      .offset = offsetof(crl_worker_conf_t, keepalive_timeout), .def = "15",
+      .parse = parse_keepalive,
+      .help = "seconds an idle HTTP/1.1 keep-alive connection is kept; on by default (15 s); "
+              "true or 1 keep the default, false or 0 close after every response" },
+    { .name = "http-auto-chunked", .type = CRL_OPT_BOOL, .flags = CRL_OPTF_NOOP,
+      .offset = offsetof(crl_worker_conf_t, noop),
+      .help = "accepted: responses without a length are always sent chunked on HTTP/1.1" },
+    { .name = "honour-range", .type = CRL_OPT_BOOL, .flags = CRL_OPTF_NOOP,
+      .offset = offsetof(crl_worker_conf_t, noop),
+      .help = "accepted: static files always answer single Range requests (206/416)" },
     { .name = "max-requests-delta", .type = CRL_OPT_INT,
       .offset = offsetof(crl_worker_conf_t, max_requests_delta), .def = "0", .min = 0,
       .max = 0x7fffffffL,
