@@ -739,4 +739,6 @@ CRL_PLUGIN_EXPORT const crl_plugin_t crl_plugin = {
     .exit_worker = exit_worker,
     .exit_master = exit_master,
     .app = &app_ops,
+    /* handle() is safe from several threads: see crl_python_wsgi.c */
+    .flags = CRL_PLUGIN_THREADS,
 };
