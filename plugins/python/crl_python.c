@@ -1,10 +1,15 @@
 /*
  * The python plugin: embeds CPython (the main interpreter only) and serves a
- * WSGI application. This file holds the plugin descriptor, the option table,
- * the interpreter's life cycle around the core's forks, and loading the
- * application; crl_python_wsgi.c serves requests.
+ * WSGI application, or several mounted under URL prefixes. This file holds
+ * the plugin descriptor, the option table, the interpreter's life cycle
+ * around the core's forks, the GIL for request threads, and loading the
+ * applications; crl_python_wsgi.c serves requests.
  *
  * Invariants:
+ *  - handle() may run in several request threads at once
+ *    (CRL_PLUGIN_THREADS). Each thread has its own PyThreadState for its
+ *    whole life (thread_ts); the main thread's is main_ts, the one the
+ *    hooks use, and hooks run only on the main thread.
  *  - After init_master returns, no process holds the GIL outside the
  *    plugin's hooks: every hook that runs Python takes it with
  *    crl__python_acquire(crl__python.main_ts) and gives it back with

@@ -1877,6 +1877,28 @@ Test(frameworks, flask_multipart_upload)
     assert_out_has("\n\nMy doc a.txt 15 hello");
 }
 
+/* UTF-8 mode: a non-ASCII upload file name arrives intact. */
+Test(frameworks, flask_non_ascii_file_name)
+{
+    static const char b[] = "--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n"
+                            "T\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+                            "filename=\"caf\xc3\xa9 \xe6\x97\xa5.txt\"\r\n"
+                            "Content-Type: text/plain\r\n\r\nhello\r\n--XyZ--\r\n";
+    char cl[48];
+    const char *vars[] = { "REQUEST_METHOD=POST", "PATH_INFO=/upload", "SERVER_NAME=h",
+                           "SERVER_PORT=80", "SERVER_PROTOCOL=HTTP/1.1", "HTTP_HOST=h",
+                           "CONTENT_TYPE=multipart/form-data; boundary=XyZ", cl, NULL };
+
+    snprintf(cl, sizeof(cl), "CONTENT_LENGTH=%zu", sizeof(b) - 1);
+    open_plugin();
+    set_opt("post-buffering", "10"); /* and read back from the spool file */
+    start_ok("flaskapp:app");
+    reset_response();
+    cr_assert_eq(request_body(vars, b, sizeof(b) - 1), CRL_OK);
+    assert_out_has("\n\nT caf\xc3\xa9 \xe6\x97\xa5.txt 5 hello");
+    assert_log_lacks("Traceback");
+}
+
 Test(frameworks, flask_json_and_https)
 {
     static const char b[] = "{\"a\": [1, 2]}";
