@@ -200,6 +200,17 @@ static void reset_field(const crl_option_t *o, char *field)
     }
 }
 
+/* The registry's location formatter, as crl_option.c writes it. */
+const char *crl_option_where(const char *file, unsigned line)
+{
+    static char buf[512];
+    if (line)
+        snprintf(buf, sizeof(buf), "%s:%u", file ? file : "command line", line);
+    else
+        snprintf(buf, sizeof(buf), "%s", file ? file : "command line");
+    return buf;
+}
+
 int crl_option_register(const char *module, const crl_option_t *r, size_t n, void *conf)
 {
     (void)module;
