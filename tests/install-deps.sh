@@ -32,7 +32,7 @@ if [ "$runtime_only" -eq 0 ]; then
     # uWSGI, gunicorn and wrk to compare against (bench/).
     packages+=(
         clang libclang-rt-14-dev libcriterion-dev
-        python3-pytest python3-flask
+        python3-pytest python3-pytest-xdist python3-flask
         nginx-light apache2-bin curl procps
         uwsgi-core uwsgi-plugin-python3 gunicorn wrk
     )

@@ -600,9 +600,13 @@ def django_ini(corral, extra="", processes=2, http=True, uwsgi=False):
 @pytest.fixture(scope="session")
 def staticfiles():
     """collectstatic output of the Django example (what nginx serves)."""
-    if not (STATIC_ROOT / "pages" / "style.css").exists():
-        subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-                       cwd=DJANGO_DIR, env=clean_env(), check=True, timeout=120)
+    import fcntl
+    # pytest-xdist workers each run this: one collects, the others wait
+    with open("/tmp/corral-itest-collectstatic.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (STATIC_ROOT / "pages" / "style.css").exists():
+            subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+                           cwd=DJANGO_DIR, env=clean_env(), check=True, timeout=120)
     return STATIC_ROOT
 
 
