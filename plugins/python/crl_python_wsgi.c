@@ -668,6 +668,7 @@ static PyObject *write_cb(PyObject *self, PyObject *data)
 static void where(PyObject *tb, char *buf, size_t len)
 {
     PyObject *next, *line, *frame, *code, *file;
+    const char *name;
 
     buf[0] = '\0';
     if (tb == NULL || tb == Py_None)
@@ -680,8 +681,9 @@ static void where(PyObject *tb, char *buf, size_t len)
     frame = PyObject_GetAttrString(tb, "tb_frame");
     code = frame ? PyObject_GetAttrString(frame, "f_code") : NULL;
     file = code ? PyObject_GetAttrString(code, "co_filename") : NULL;
-    if (file && line && PyUnicode_Check(file))
-        snprintf(buf, len, " (%s:%ld)", PyUnicode_AsUTF8(file), PyLong_AsLong(line));
+    name = file && PyUnicode_Check(file) ? PyUnicode_AsUTF8(file) : NULL;
+    if (name && line)
+        snprintf(buf, len, " (%s:%ld)", name, PyLong_AsLong(line));
     PyErr_Clear();
     Py_XDECREF(file);
     Py_XDECREF(code);
@@ -696,12 +698,14 @@ static void where(PyObject *tb, char *buf, size_t len)
 static void log_violation(PyObject *type, PyObject *value, PyObject *tb)
 {
     PyObject *msg;
+    const char *text;
     char loc[1024];
 
     where(tb, loc, sizeof(loc));
     msg = value ? PyObject_Str(value) : NULL;
+    text = msg ? PyUnicode_AsUTF8(msg) : NULL;
     crl_log(CRL_LOG_ERR, 0, "the WSGI application broke PEP 3333: %s: %s%s",
-            ((PyTypeObject *)type)->tp_name, msg ? PyUnicode_AsUTF8(msg) : "?", loc);
+            ((PyTypeObject *)type)->tp_name, text ? text : "?", loc);
     PyErr_Clear();
     Py_XDECREF(msg);
     Py_XDECREF(type);
