@@ -1466,3 +1466,42 @@ def test_refused_reload_keeps_the_current_workers(corral, tmp_path):
     server.wait_log(r"reload refused: .* the current workers keep serving")
     time.sleep(1.5)                       # a reload would have replaced them by now
     assert sorted(server.workers()) == old, server.log()
+
+
+def _slow_preload_ini(corral, processes, extra=""):
+    """slow_start.py preloaded by the master: a reload that re-executes the
+    master spends 2 s importing it while the old workers keep serving."""
+    return ("[uwsgi]\nchdir = %s\nmodule = slow_start:application\nmaster = true\n"
+            "processes = %d\nhttp-socket = 127.0.0.1:%d\nenv = SLOW_START_SECONDS=2\n%s"
+            % (APPS, processes, corral.port, extra))
+
+
+@pytest.mark.corral_only
+def test_old_workers_serve_while_the_reloaded_master_imports(corral):
+    server = corral.start(_slow_preload_ini(corral, 2))
+    old = server.workers()
+    server.send(signal.SIGHUP)
+    t0 = time.monotonic()
+    served = []
+    while time.monotonic() - t0 < 1.5:
+        r = http_request(server.http[0], "GET", "/pid", timeout=5)
+        assert r.status == 200
+        served.append(int(r.body))
+    assert set(served) <= set(old), "old workers did not serve during the reload"
+    wait_replaced(server, old, 2)
+
+
+@pytest.mark.corral_only
+def test_sigterm_while_the_reloaded_master_imports(corral):
+    server = corral.start(_slow_preload_ini(corral, 2))
+    old = server.workers()
+    server.send(signal.SIGHUP)
+    time.sleep(0.5)                       # the new image is importing the app
+    server.send(signal.SIGTERM)
+    try:
+        server.proc.wait(20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("SIGTERM during a reload was lost:\n%s" % server.log())
+    assert server.proc.returncode == 0, server.log()
+    pids = [int(p) for p in re.findall(r"spawned worker \d+ \(pid (\d+)\)", server.log())]
+    wait_for(lambda: not [p for p in set(pids + old) if alive(p)], 10, "every worker to exit")
