@@ -279,6 +279,8 @@ static int spawn(unsigned id)
     crl_scoreboard_slot_t *sb = crl_scoreboard_slot(slot);
     sb->pid = 0;
     sb->requests = 0;
+    sb->conns = 0;
+    sb->eligible = 0;
     for (unsigned t = 0; t < nthreads; t++)
         sb->threads[t].request_start_ms = 0;
     pid_t pid = fork();
@@ -369,6 +371,9 @@ static void reap(void)
         while (p->ctl >= 0 && read_message(p) == CRL_OK) {
         }
         int expected = p->stopping;
+        crl_scoreboard_slot_t *dead = crl_scoreboard_slot((unsigned)(p - procs) + 1);
+        dead->pid = 0;
+        dead->eligible = 0;
         if (p->ctl >= 0)
             close(p->ctl);
         if (!expected && state == RUNNING && !degraded && p->gen != failed_gen)

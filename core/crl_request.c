@@ -670,9 +670,11 @@ static int read_uwsgi(crl_conn_t *c)
                 c->listener->name, c->rlen);
         return CRL_ERROR;
     }
-    if (pkt.modifier1 != 0) {
+    /* 0: WSGI; 30: WSGI with SCRIPT_NAME removed from PATH_INFO (uWSGI's
+     * convention for apps mounted by the front end), done by the plugin. */
+    if (pkt.modifier1 != 0 && pkt.modifier1 != 30) {
         crl_log(CRL_LOG_ERR, 0, "uwsgi request from %s asks for modifier1 %u; Corral serves "
-                "Python WSGI, modifier1 0", c->peer, pkt.modifier1);
+                "Python WSGI (modifier1 0 or 30)", c->peer, pkt.modifier1);
         return CRL_ERROR;
     }
     if (limit_post > 0 && pkt.content_length > limit_post) {

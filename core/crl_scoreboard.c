@@ -72,6 +72,11 @@ void crl_scoreboard_unexport(void)
     unsetenv(CRL_SCOREBOARD_ENV);
 }
 
+unsigned crl_scoreboard_count(void)
+{
+    return nslots;
+}
+
 crl_scoreboard_slot_t *crl_scoreboard_slot(unsigned id)
 {
     return slots && id >= 1 && id <= nslots ? &slots[id] : NULL;

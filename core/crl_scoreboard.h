@@ -24,8 +24,10 @@ typedef struct {
 } crl_scoreboard_thread_t;
 
 typedef struct {
-    volatile pid_t pid;
+    volatile pid_t pid;                 /* 0: free (the master clears it on reap) */
     volatile uint64_t requests;         /* served since spawn */
+    volatile uint32_t conns;            /* open HTTP client connections */
+    volatile int eligible;              /* takes new connections (not draining) */
     crl_scoreboard_thread_t threads[CRL_SCOREBOARD_THREADS];
 } crl_scoreboard_slot_t;
 
@@ -37,6 +39,9 @@ int crl_scoreboard_init(unsigned nworkers);
  * name it in the environment, where crl_scoreboard_init finds it. */
 int crl_scoreboard_export(void);
 void crl_scoreboard_unexport(void);
+
+/* The number of slots (the highest valid index). */
+unsigned crl_scoreboard_count(void);
 
 /* The slot of worker id (1-based), or NULL. */
 crl_scoreboard_slot_t *crl_scoreboard_slot(unsigned id);

@@ -55,6 +55,7 @@ typedef struct {
     char *protocol;
     unsigned chmod_socket;
     char *chown_socket;
+    int reuse_port;
     long listen;
     crl_list_t uwsgi_allow_from;
 } crl_socket_conf_t;
@@ -81,6 +82,10 @@ static const crl_option_t options[] = {
     { .name = "chmod-socket", .aliases = "chmod", .short_name = 'C', .type = CRL_OPT_MODE,
       .flags = CRL_OPTF_OPTARG, .offset = offsetof(crl_socket_conf_t, chmod_socket),
       .help = "permissions of unix sockets: three octal digits; bare means 666" },
+    { .name = "reuse-port", .type = CRL_OPT_BOOL, .offset = offsetof(crl_socket_conf_t, reuse_port),
+      .help = "TCP http-sockets: one SO_REUSEPORT socket per worker, the kernel spreading "
+              "connections by hash (by default workers share one socket and balance their "
+              "keep-alive connections themselves)" },
     { .name = "chown-socket", .type = CRL_OPT_STRING,
       .offset = offsetof(crl_socket_conf_t, chown_socket),
       .help = "owner of unix sockets: user[:group]" },
@@ -603,6 +608,18 @@ void crl_socket_unexport(void)
     unsetenv(CRL_LISTENERS_ENV);
 }
 
+/* HTTP over TCP: hand a connection to accept() only once its first bytes
+ * are there (nginx's "deferred"). The worker or thread that accepts it then
+ * serves at once instead of parking an empty connection and accepting the
+ * next one too, so a burst of new clients spreads over idle threads and
+ * workers. A silent client is handed over after a few seconds anyway. */
+static void defer_accept(int fd, crl_proto_t proto)
+{
+    int secs = 5;
+    if (proto == CRL_PROTO_HTTP)
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+}
+
 /* A new SO_REUSEPORT member bound to the address fd is bound to. */
 static int bind_member(int fd, int family)
 {
@@ -618,6 +635,7 @@ static int bind_member(int fd, int family)
     if (family == AF_INET6)
         setsockopt(m, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     setsockopt(m, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    defer_accept(m, CRL_PROTO_HTTP);
     if (bind(m, (struct sockaddr *)&ss, len) != 0 || listen(m, (int)conf.listen) != 0) {
         close(m);
         return -1;
@@ -625,11 +643,11 @@ static int bind_member(int fd, int family)
     return m;
 }
 
-/* TCP HTTP listeners with several workers get one socket per worker. The
+/* With reuse-port, TCP HTTP listeners get one socket per worker. The
  * members are inherited across a reload when they exist, bound otherwise. */
 static int make_group(crl_listener_t *l)
 {
-    if (l->proto != CRL_PROTO_HTTP || l->family == AF_UNIX || nworkers < 2)
+    if (l->proto != CRL_PROTO_HTTP || l->family == AF_UNIX || nworkers < 2 || !conf.reuse_port)
         return CRL_OK;
     int reuse = 0;
     socklen_t rl = sizeof(reuse);
@@ -711,8 +729,9 @@ static int open_one(const crl_list_item_t *it, crl_proto_t proto)
         goto fail;
     if (ss.ss_family != AF_UNIX) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (proto == CRL_PROTO_HTTP && nworkers > 1)
+        if (proto == CRL_PROTO_HTTP && nworkers > 1 && conf.reuse_port)
             setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        defer_accept(fd, proto);
         if (ss.ss_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -22,14 +22,13 @@ typedef struct {
     char *unix_path;       /* filesystem path we created (vacuum), or NULL */
     char port[8];          /* SERVER_PORT for HTTP requests ("" on unix) */
     char host[64];         /* SERVER_NAME fallback for HTTP requests */
-    int *group;            /* SO_REUSEPORT: one socket per worker, group[0] == fd */
+    int *group;            /* reuse-port: one socket per worker, group[0] == fd */
     unsigned ngroup;       /* 0 when the socket is shared by all workers */
 } crl_listener_t;
 
-/* How many workers will accept (processes): TCP HTTP sockets then get one
- * SO_REUSEPORT socket per worker, so the kernel spreads new connections
- * (and with them keep-alive clients) evenly. Call before
- * crl_socket_open_all. */
+/* How many workers will accept (processes): with reuse-port, TCP HTTP
+ * sockets then get one SO_REUSEPORT socket per worker and the kernel
+ * spreads new connections by hash. Call before crl_socket_open_all. */
 void crl_socket_set_workers(unsigned n);
 
 /* The descriptor worker id (1-based) accepts on for listener l. */

@@ -351,6 +351,8 @@ static void scoreboard_begin(crl_scoreboard_thread_t *th, crl_conn_t *c,
 
 /* ---- serving -------------------------------------------------------------- */
 
+static void balance(void);
+
 /* An open HTTP client connection: registered in its thread's epoll from
  * accept to close; between requests it waits on the idle list, costing no
  * worker time. (uwsgi connections carry one request and need no record.) */
@@ -425,6 +427,8 @@ static void client_free(wt_t *w, client_t *cl)
     free(cl->pending);
     free(cl);
     w->nclients--;
+    __atomic_sub_fetch(&scoreboard->conns, 1, __ATOMIC_RELAXED);
+    balance();
 }
 
 /* Keep the connection for its next request; save a partial head. */
@@ -542,8 +546,10 @@ static void client_accept(wt_t *w, crl_listener_t *l, int lfd)
     crl_conn_peer_text((struct sockaddr *)&peer, cl->peer, sizeof(cl->peer), cl->port,
                        sizeof(cl->port));
     w->nclients++;
+    __atomic_add_fetch(&scoreboard->conns, 1, __ATOMIC_RELAXED);
     if (w->nclients > MAX_CLIENTS && w->idle_head)
         client_free(w, w->idle_head);
+    balance();
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = cl };
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_ctl", w->id);
@@ -669,14 +675,54 @@ static int should_recycle(unsigned id, uint64_t nreq, int64_t started_ms)
 
 static wt_t *threads_all;  /* every request thread of this worker */
 static unsigned nthreads_all;
+static int paused;         /* listeners out of every thread's epoll (atomic) */
+static int has_http;       /* some listener speaks HTTP: balance keep-alive clients */
 
 /* Leave the listeners in every thread: connections queue in the backlog
  * for other workers (or the replacement) while the open ones finish. */
 static void stop_accepting(void)
 {
+    if (__atomic_exchange_n(&paused, 1, __ATOMIC_ACQ_REL))
+        return;
     for (unsigned t = 0; t < nthreads_all; t++)
         for (size_t i = 0; i < crl_socket_count() && i < 64; i++)
             epoll_ctl(threads_all[t].epfd, EPOLL_CTL_DEL, listen_fds[i], NULL);
+}
+
+static void start_accepting(void)
+{
+    if (!__atomic_exchange_n(&paused, 0, __ATOMIC_ACQ_REL))
+        return;
+    for (unsigned t = 0; t < nthreads_all; t++) {
+        for (size_t i = 0; i < crl_socket_count() && i < 64; i++) {
+            struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+                                      .data.ptr = &listener_tags[i] };
+            epoll_ctl(threads_all[t].epfd, EPOLL_CTL_ADD, listen_fds[i], &ev);
+        }
+    }
+}
+
+/* Keep-alive clients stay with the worker that accepted them, and the
+ * kernel wakes the first waiting worker for a new one: left alone, one
+ * worker would collect nearly all of them. Each worker publishes how many
+ * it holds and takes new connections only while it holds no more than the
+ * least loaded worker plus one; the others take them meanwhile. The shared
+ * socket stays work-conserving: a worker busy with a slow request is not
+ * woken for new connections at all. */
+static void balance(void)
+{
+    if (!has_http || stopping || recycle_asked)
+        return;
+    uint32_t mine = scoreboard->conns, least = UINT32_MAX;
+    for (unsigned i = 1; i <= crl_scoreboard_count(); i++) {
+        crl_scoreboard_slot_t *o = crl_scoreboard_slot(i);
+        if (o != scoreboard && o->pid > 0 && o->eligible && o->conns < least)
+            least = o->conns;
+    }
+    if (least == UINT32_MAX || mine <= least + 1)
+        start_accepting();
+    else
+        stop_accepting();
 }
 
 /* A message from the master on the control socket (main thread only). */
@@ -703,7 +749,7 @@ static void *worker_loop(void *arg)
     while (!w->draining || w->nclients > 0) {
         struct epoll_event evs[16];
         int lifetime = w->tid == 0 && (conf.max_worker_lifetime > 0 || conf.min_worker_lifetime > 0);
-        int n = epoll_wait(w->epfd, evs, 16, w->idle_head || lifetime ? 1000 : -1);
+        int n = epoll_wait(w->epfd, evs, 16, w->idle_head || lifetime || paused ? 1000 : -1);
         if (n < 0 && errno != EINTR) {
             crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_wait", w->id);
             break;
@@ -725,10 +771,15 @@ static void *worker_loop(void *arg)
         if (w->tid == 0 && !recycle_asked && should_recycle(w->id, served, started)) {
             send_msg(ctl_fd, w->id, CRL_MSG_RECYCLE);
             recycle_asked = 1;
+            scoreboard->eligible = 0;
             stop_accepting(); /* new connections wait for the replacement */
         }
-        if (stopping && !w->draining)
+        if (stopping && !w->draining) {
+            scoreboard->eligible = 0;
             start_draining(w);
+        }
+        if (w->tid == 0 && paused)
+            balance(); /* others' counts change too: look again every second */
         if (w->idle_head)
             sweep_idle(w, crl_scoreboard_now_ms());
     }
@@ -799,6 +850,9 @@ void crl_worker_main(unsigned id, unsigned slot, int ctl, int lazy)
     }
     struct epoll_event cev = { .events = EPOLLIN, .data.ptr = &ctl_tag };
     epoll_ctl(ws[0].epfd, EPOLL_CTL_ADD, ctl, &cev);
+    for (size_t i = 0; i < crl_socket_count(); i++)
+        has_http |= crl_socket_at(i)->proto == CRL_PROTO_HTTP;
+    scoreboard->eligible = 1;
     send_msg(ctl, id, CRL_MSG_READY);
     worker_loop(&ws[0]);
     for (unsigned t = 1; t < nthr; t++)
