@@ -10,7 +10,6 @@ deadline (wait_for); the few fixed pauses only let a request reach a worker.
 """
 import os
 import pwd
-import functools
 import grp
 import re
 import shutil
@@ -27,8 +26,7 @@ import pytest
 
 import conftest
 from conftest import (HELLO_DIR, IS_UWSGI, Nginx, alive, children, exchange,
-                      hello_ini, http_request, run, uwsgi_packet, uwsgi_vars,
-                      wait_for)
+                      hello_ini, http_request, run, wait_for)
 
 APPS = Path(__file__).resolve().parent / "apps"
 
@@ -188,31 +186,6 @@ def user_ids(user, group):
         pytest.skip("no user %s or group %s on this system" % (user, group))
 
 
-def on_failure_skip_checks(fn):
-    """For tests marked xfail: the corral fixture skips its after-test checks
-    when a test fails, but an xfailed test does not count as failed, so the
-    checks would report the same bug again as an error in teardown. On
-    failure this stops the test's servers and drops them from the fixture."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except BaseException:
-            factory = kwargs.get("corral")
-            for server in (factory.servers if factory else []):
-                server.kill_group()
-            if factory:
-                factory.servers.clear()
-            raise
-    return wrapper
-
-
-B1_RECYCLE_RACE = (
-    "Corral bug: a worker that recycles (max-requests) can exit before the master reads its "
-    "RECYCLE message; reap() then logs 'error: worker N (pid P) exited with status 0', counts "
-    "a fast death and respawns only after 1 s (the replacement is not started first)")
-
-
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching uid/gid needs root")
 
 
@@ -251,8 +224,8 @@ def test_harakiri_kills_stuck_request_and_next_request_succeeds(corral):
     elapsed = time.monotonic() - t0
     assert status_of(raw) in (None, 500, 502, 503, 504), raw[:200]
     assert elapsed < 2 + 2, "the stuck request lasted %.1f s with harakiri = 2" % elapsed
-    server.wait_log(r"HARAKIRI: worker 1 \(pid %d\)(?: thread \d+)? has been serving 'GET /sleep\?8' "
-                    r"for [23] s" % old)
+    server.wait_log(r"HARAKIRI: worker 1 \(pid %d\)(?: thread \d+)? has been serving "
+                    r"'GET /sleep\?8' for [23] s" % old)
     [new] = wait_replaced(server, [old], 1)
     r = server.get("/pid")
     assert r.status == 200 and int(r.body) == new != old
@@ -299,9 +272,7 @@ def test_harakiri_verbose_logs_the_python_stack(corral):
 # --------------------------------------------------------------------------
 # recycling
 
-@pytest.mark.xfail(strict=False, reason=B1_RECYCLE_RACE)   # racy here: one run in four
 @pytest.mark.corral_only      # Corral's log lines and behaviour
-@on_failure_skip_checks
 def test_max_requests_recycles_without_failing_a_request(corral):
     server = corral.start(hello_ini(corral, processes=1, extra=(
         "max-requests = 5\nmin-worker-lifetime = 0\n")))
@@ -340,9 +311,7 @@ def _assert_replacement_started_first(log):
                     ex_id, ex_pid, log)
 
 
-@pytest.mark.xfail(strict=True, reason=B1_RECYCLE_RACE)
 @pytest.mark.corral_only      # Corral's log lines and behaviour
-@on_failure_skip_checks
 def test_max_requests_under_concurrent_load(corral):
     server = corral.start(hello_ini(corral, processes=2, extra=(
         "max-requests = 5\nmin-worker-lifetime = 0\n")))
@@ -1052,11 +1021,7 @@ def test_max_worker_lifetime_replaces_the_worker(corral):
         assert not re.search(r"exited with status|right after starting", server.log())
 
 
-@pytest.mark.xfail(strict=True, reason="Corral bug: SIGUSR2 (and touch-logreopen, FIFO 'l') "
-    "reopens logto in the master only; running workers keep writing request lines to the "
-    "rotated file")
 @pytest.mark.corral_only
-@on_failure_skip_checks
 def test_sigusr2_reopens_the_logto_file(corral, tmp_path):
     logfile = tmp_path / "app-logto.log"
     server = corral.start(hello_ini(corral, processes=1, extra="logto = %s\n" % logfile))
@@ -1092,11 +1057,6 @@ def test_sighup_lets_a_running_request_finish(corral):
 
 
 @pytest.mark.corral_only
-@pytest.mark.xfail(strict=True, reason=(
-    "Corral bug: after a re-exec reload (SIGHUP without lazy-apps) the new master image has a "
-    "fresh scoreboard, so the adopted old workers' requests are invisible to it: harakiri no "
-    "longer applies to them (only worker-reload-mercy, 60 s by default, ends a stuck one)"))
-@on_failure_skip_checks
 def test_harakiri_still_applies_to_a_worker_stopping_for_a_reload(corral):
     server = corral.start(hello_ini(corral, processes=1, extra="harakiri = 2\n"))
     server.expect_log(r"HARAKIRI", r"killed by signal 9")
@@ -1163,7 +1123,6 @@ def application(environ, start_response):
 
 
 @pytest.mark.parametrize("lazy", [True, False], ids=["lazy-apps", "preloaded"])
-@on_failure_skip_checks
 def test_sighup_reload_serves_the_new_code(corral, tmp_path, lazy):
     """Deploying = changing the code and reloading. With lazy-apps each new
     worker imports it; without, uWSGI's SIGHUP reloads the whole instance
@@ -1210,11 +1169,6 @@ def test_socket_is_chowned_and_chmodded_before_the_drop(run_dir, corral):
 
 @needs_root
 @pytest.mark.corral_only
-@pytest.mark.xfail(strict=True, reason=(
-    "Corral bug: after the drop to uid nobody, vacuum cannot unlink the socket and the pidfile "
-    "in a root-owned directory and says nothing (crl_socket_vacuum and remove_pidfile ignore "
-    "unlink's error)"))
-@on_failure_skip_checks
 def test_vacuum_that_cannot_remove_a_file_says_so(run_dir, corral):
     user_ids("nobody", "nogroup")
     sock, pidfile = run_dir / "app.sock", run_dir / "app.pid"
@@ -1270,10 +1224,7 @@ def test_harakiri_deadline_is_per_thread(corral):
     assert server.get("/").body == b"Hello, World!"
 
 
-@pytest.mark.xfail(strict=True, reason="Corral bug: with lazy-apps, a reload whose new "
-    "workers cannot import the app makes need-app shut the whole serving instance down")
 @pytest.mark.corral_only
-@on_failure_skip_checks
 def test_broken_deploy_with_lazy_apps_keeps_the_old_workers_serving(corral, tmp_path):
     """The code is replaced by a version that fails at import and the
     instance is reloaded: the new workers cannot load it, so the old ones
