@@ -349,7 +349,13 @@ int crl_socket_allow_load(void)
     for (size_t i = 0; i < conf.uwsgi_allow_from.n; i++) {
         const crl_list_item_t *it = &conf.uwsgi_allow_from.items[i];
         size_t ntok = 0;
-        snprintf(buf, sizeof(buf), "%s", it->value);
+        if (strlen(it->value) >= sizeof(buf)) {
+            /* never cut an address in two: "10.0.0.12" must not become "10.0.0.1" */
+            crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s: longer than %zu bytes; split it "
+                    "over several lines", crl_option_where(it->file, it->line), sizeof(buf) - 1);
+            return CRL_ERROR;
+        }
+        memcpy(buf, it->value, strlen(it->value) + 1);
         for (char *save = NULL, *tok = strtok_r(buf, " \t,", &save); tok;
              tok = strtok_r(NULL, " \t,", &save), ntok++)
             if (add_rule(tok, it) != CRL_OK)

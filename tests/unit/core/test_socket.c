@@ -162,6 +162,18 @@ ParameterizedTest(const entry_t *entry, allow, bad_entry)
     cr_assert(strstr(logged(), "uwsgi-allow-from at app.ini:7") != NULL, "%s", logged());
 }
 
+Test(allow, overlong_value_is_refused_not_cut)
+{
+    /* 200 addresses of 10.0.0.NN: over 1023 bytes; cut, the last could
+     * turn into another address */
+    char value[2048] = "";
+    for (int i = 0; i < 200; i++)
+        strcat(value, i ? " 10.0.0.12" : "10.0.0.12");
+    cr_assert_eq(allow(value), CRL_OK);
+    cr_assert_eq(crl_socket_allow_load(), CRL_ERROR);
+    cr_assert(strstr(logged(), "split it over several lines") != NULL, "%s", logged());
+}
+
 Test(allow, refusals_are_logged_once_per_interval)
 {
     cr_assert_eq(crl_socket_allow_load(), CRL_OK);
