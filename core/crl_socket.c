@@ -330,7 +330,8 @@ static int add_rule(const char *text, const crl_list_item_t *it)
         return CRL_ERROR;
     }
     if (parse_rule(text, &allow_rules[nallow_rules], err, sizeof(err)) != CRL_OK) {
-        crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s: %s", crl_option_where(it->file, it->line), err);
+        crl_log(CRL_LOG_ERR, 0, "uwsgi-allow-from at %s: %s",
+                crl_option_where(it->file, it->line), err);
         return CRL_ERROR;
     }
     nallow_rules++;
