@@ -232,7 +232,283 @@ static const http_case_t heads[] = {
         400),
 };
 
-#define NCASES (sizeof(heads) / sizeof(heads[0]))
+#define NHEADS (sizeof(heads) / sizeof(heads[0]))
+
+/* Rows of the HTTP/1.1 test plan (issue 5, "Tests"): 60+ accepted requests
+ * and 60+ rejected ones. Every rejected row is named "CLASS: what", CLASS
+ * being the smuggling or framing class it covers:
+ *   CL.TE, TE.CL     Content-Length and Transfer-Encoding together
+ *   TE.TE            an obfuscated Transfer-Encoding one parser may skip
+ *   CL.CL            duplicated or conflicting Content-Length
+ *   BAD-CL           a Content-Length that is not plain digits
+ *   BARE-LF, BARE-CR line endings other than CRLF
+ *   OBS-FOLD         obsolete line folding
+ *   CTL-NAME, CTL-VALUE, NAME-WS  controls/NUL in names and values, blanks
+ *                    in or before a field name
+ *   HOST             a missing, doubled or invalid Host
+ *   VERSION          a malformed or unsupported HTTP version
+ *   TARGET, METHOD   an absurd request-target or method
+ *   EXPECT, LIMIT    an unknown expectation, too many fields */
+#define CLS(cls, name, raw, status) BAD(cls ": " name, raw, status)
+#define H11(line) line " HTTP/1.1\r\nHost: h\r\n"
+#define P11 "POST /u HTTP/1.1\r\nHost: h\r\n"
+#define FIELDS8 "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nI: 8\r\n"
+
+static const http_case_t plan_heads[] = {
+    /* accepted: methods */
+    OK("HEAD", H11("HEAD /") "\r\n", "HEAD", "/", "", "h", 1, HOST, 0, 1),
+    OK("PUT with a body length", "PUT /r HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n",
+       "PUT", "/r", "", "h", 1, HOST | LEN, 3, 2),
+    OK("DELETE", H11("DELETE /r/1") "\r\n", "DELETE", "/r/1", "", "h", 1, HOST, 0, 1),
+    OK("PATCH", H11("PATCH /r") "Content-Length: 2\r\n\r\n", "PATCH", "/r", "", "h", 1,
+       HOST | LEN, 2, 2),
+    OK("OPTIONS on a path", H11("OPTIONS /x") "\r\n", "OPTIONS", "/x", "", "h", 1, HOST, 0, 1),
+    OK("TRACE", H11("TRACE /") "\r\n", "TRACE", "/", "", "h", 1, HOST, 0, 1),
+    OK("lower-case method is a token", H11("get /") "\r\n", "get", "/", "", "h", 1, HOST, 0, 1),
+    OK("method with digits", H11("M2 /") "\r\n", "M2", "/", "", "h", 1, HOST, 0, 1),
+    OK("WebDAV PROPFIND", H11("PROPFIND /d/") "Depth: 1\r\n\r\n", "PROPFIND", "/d/", "", "h", 1,
+       HOST, 0, 2),
+    OK("POST HTTP/1.0 with a length", "POST /f HTTP/1.0\r\nContent-Length: 4\r\n\r\n", "POST",
+       "/f", "", "", 0, LEN, 4, 1),
+    /* accepted: targets */
+    OK("deep path", H11("GET /a/b/c/d.html") "\r\n", "GET", "/a/b/c/d.html", "", "h", 1, HOST, 0,
+       1),
+    OK("encoded query", H11("GET /s?q=a%20b&x=%2F") "\r\n", "GET", "/s", "q=a%20b&x=%2F", "h", 1,
+       HOST, 0, 1),
+    OK("%2e%2e is left encoded for the router", H11("GET /%2e%2e/x") "\r\n", "GET", "/%2e%2e/x",
+       "", "h", 1, HOST, 0, 1),
+    OK("a raw .. segment is the static layer's business", H11("GET /a/../b") "\r\n", "GET",
+       "/a/../b", "", "h", 1, HOST, 0, 1),
+    OK("double slashes", H11("GET //a//b") "\r\n", "GET", "//a//b", "", "h", 1, HOST, 0, 1),
+    OK("path parameters", H11("GET /a;v=1/b") "\r\n", "GET", "/a;v=1/b", "", "h", 1, HOST, 0, 1),
+    OK("query only", H11("GET /?a=b") "\r\n", "GET", "/", "a=b", "h", 1, HOST, 0, 1),
+    OK("query holding / and ?", H11("GET /?next=/a?b") "\r\n", "GET", "/", "next=/a?b", "h", 1,
+       HOST, 0, 1),
+    OK("sub-delims in the path", H11("GET /!$&'()*+,=:@") "\r\n", "GET", "/!$&'()*+,=:@", "",
+       "h", 1, HOST, 0, 1),
+    OK("absolute-form with port, path and query",
+       "GET http://example.com:8080/p?q HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", "GET", "/p",
+       "q", "example.com:8080", 1, HOST, 0, 1),
+    OK("absolute-form, upper-case scheme", "GET HTTP://h/x HTTP/1.1\r\nHost: h\r\n\r\n", "GET",
+       "/x", "", "h", 1, HOST, 0, 1),
+    OK("absolute-form with a port and no path", "GET http://h:81 HTTP/1.1\r\nHost: h:81\r\n\r\n",
+       "GET", "", "", "h:81", 1, HOST, 0, 1),
+    OK("OPTIONS * on HTTP/1.0", "OPTIONS * HTTP/1.0\r\n\r\n", "OPTIONS", "*", "", "", 0, 0, 0, 0),
+    OK("long path", H11("GET /0123456789/0123456789/0123456789/0123456789/0123456789/"
+                        "0123456789/0123456789/0123456789") "\r\n",
+       "GET", "/0123456789/0123456789/0123456789/0123456789/0123456789/0123456789/0123456789/"
+              "0123456789", "", "h", 1, HOST, 0, 1),
+    /* accepted: Host */
+    OK("Host with port 80", "GET / HTTP/1.1\r\nHost: example.org:80\r\n\r\n", "GET", "/", "",
+       "example.org:80", 1, HOST, 0, 1),
+    OK("Host IPv4 and port", "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n", "GET", "/", "",
+       "127.0.0.1:8080", 1, HOST, 0, 1),
+    OK("Host without a blank after the colon", "GET / HTTP/1.1\r\nHost:h\r\n\r\n", "GET", "/",
+       "", "h", 1, HOST, 0, 1),
+    OK("Host with blanks around the value", "GET / HTTP/1.1\r\nHost: \t h \t\r\n\r\n", "GET",
+       "/", "", "h", 1, HOST, 0, 1),
+    OK("Host with dots and hyphens", "GET / HTTP/1.1\r\nHost: my-host.example.org\r\n\r\n",
+       "GET", "/", "", "my-host.example.org", 1, HOST, 0, 1),
+    OK("Host on HTTP/1.0", "GET / HTTP/1.0\r\nHost: h\r\n\r\n", "GET", "/", "", "h", 0, HOST, 0,
+       1),
+    /* accepted: framing */
+    OK_N("POST with its body after the head", P11 "Content-Length: 5\r\n\r\nabcde",
+         sizeof(P11 "Content-Length: 5\r\n\r\n") - 1, "POST", "/u", "", "h", 1, HOST | LEN, 5, 2),
+    OK_N("chunked with its body after the head",
+         P11 "Transfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n",
+         sizeof(P11 "Transfer-Encoding: chunked\r\n\r\n") - 1, "POST", "/u", "", "h", 1,
+         HOST | CHUNKED, 0, 2),
+    OK_N("POST pipelined with a GET", P11 "Content-Length: 2\r\n\r\nab" H11("GET /") "\r\n",
+         sizeof(P11 "Content-Length: 2\r\n\r\n") - 1, "POST", "/u", "", "h", 1, HOST | LEN, 2,
+         2),
+    OK("chunked, mixed case", P11 "Transfer-Encoding: ChUnKeD\r\n\r\n", "POST", "/u", "", "h", 1,
+       HOST | CHUNKED, 0, 2),
+    OK("chunked between blanks and tabs", P11 "Transfer-Encoding:\t chunked \t\r\n\r\n", "POST",
+       "/u", "", "h", 1, HOST | CHUNKED, 0, 2),
+    OK("lower-case field name transfer-encoding", P11 "transfer-encoding: chunked\r\n\r\n",
+       "POST", "/u", "", "h", 1, HOST | CHUNKED, 0, 2),
+    OK("Transfer_Encoding is another field, not a coding", P11 "Transfer_Encoding: chunked\r\n\r\n",
+       "POST", "/u", "", "h", 1, HOST, 0, 2),
+    OK("chunked and Connection: close", P11 "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+       "POST", "/u", "", "h", 1, HOST | CHUNKED | CLOSE, 0, 3),
+    OK("chunked and Expect: 100-continue",
+       P11 "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n", "POST", "/u", "", "h", 1,
+       HOST | CHUNKED | CONT, 0, 3),
+    OK("Content-Length with leading zeros", P11 "Content-Length: 007\r\n\r\n", "POST", "/u", "",
+       "h", 1, HOST | LEN, 7, 2),
+    OK("Content-Length between blanks", P11 "Content-Length: \t 12 \t\r\n\r\n", "POST", "/u", "",
+       "h", 1, HOST | LEN, 12, 2),
+    OK("Content-Length upper-case name", P11 "CONTENT-LENGTH: 1048576\r\n\r\n", "POST", "/u", "",
+       "h", 1, HOST | LEN, 1048576, 2),
+    OK("three equal Content-Length lines",
+       P11 "Content-Length: 3\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", "POST", "/u",
+       "", "h", 1, HOST | LEN, 3, 4),
+    OK("Expect upper-case", P11 "Content-Length: 1\r\nExpect: 100-CONTINUE\r\n\r\n", "POST",
+       "/u", "", "h", 1, HOST | LEN | CONT, 1, 3),
+    /* accepted: Connection */
+    OK("HTTP/1.0 keep-alive", "GET / HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n",
+       "GET", "/", "", "h", 0, HOST | KEEP, 0, 2),
+    OK("HTTP/1.1 keep-alive", H11("GET /") "Connection: keep-alive\r\n\r\n", "GET", "/", "", "h",
+       1, HOST | KEEP, 0, 2),
+    OK("close between blanks", H11("GET /") "Connection:  close \r\n\r\n", "GET", "/", "", "h",
+       1, HOST | CLOSE, 0, 2),
+    OK("keep-alive among other tokens", H11("GET /") "Connection: Upgrade, keep-alive\r\n\r\n",
+       "GET", "/", "", "h", 1, HOST | KEEP, 0, 2),
+    OK("'closed' is not close", H11("GET /") "Connection: closed\r\n\r\n", "GET", "/", "", "h", 1,
+       HOST, 0, 2),
+    OK("'close-ish' is not close", H11("GET /") "Connection: close-ish\r\n\r\n", "GET", "/", "",
+       "h", 1, HOST, 0, 2),
+    OK("a Keep-Alive field sets no flag", H11("GET /") "Keep-Alive: timeout=5\r\n\r\n", "GET",
+       "/", "", "h", 1, HOST, 0, 2),
+    OK("websocket upgrade request",
+       H11("GET /ws") "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+       "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+       "GET", "/ws", "", "h", 1, HOST, 0, 5),
+    /* accepted: fields */
+    OK("value holding colons", H11("GET /") "X: a:b::c\r\n\r\n", "GET", "/", "", "h", 1, HOST, 0,
+       2),
+    OK("every tchar in a name", H11("GET /") "!#$%&'*+-.^_`|~09Az: v\r\n\r\n", "GET", "/", "",
+       "h", 1, HOST, 0, 2),
+    OK("value of blanks only", H11("GET /") "X:   \t \r\n\r\n", "GET", "/", "", "h", 1, HOST, 0,
+       2),
+    OK("value of one HTAB", H11("GET /") "X:\t\r\n\r\n", "GET", "/", "", "h", 1, HOST, 0, 2),
+    OK("repeated ordinary field", H11("GET /") "Accept: a\r\nAccept: b\r\n\r\n", "GET", "/", "",
+       "h", 1, HOST, 0, 3),
+    OK("UTF-8 in a value", H11("GET /") "X-Name: Jos\xc3\xa9\r\n\r\n", "GET", "/", "", "h", 1,
+       HOST, 0, 2),
+    OK("cookie with quotes and equals",
+       H11("GET /") "Cookie: a=\"b c\"; d=e==; sessionid=0123456789abcdef\r\n\r\n", "GET", "/",
+       "", "h", 1, HOST, 0, 2),
+    OK("16 fields: exactly max_headers", H11("GET /") FIELDS8 "J: 9\r\nK: 10\r\nL: 11\r\nM: 12\r\n"
+       "N: 13\r\nO: 14\r\nP: 15\r\n\r\n", "GET", "/", "", "h", 1, HOST, 0, 16),
+    OK("what a browser sends",
+       "GET /api/items/?page=2 HTTP/1.1\r\nHost: localhost:8000\r\n"
+       "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n"
+       "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+       "Accept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n"
+       "Referer: http://localhost:8000/\r\nConnection: keep-alive\r\n"
+       "Upgrade-Insecure-Requests: 1\r\nSec-Fetch-Dest: document\r\n\r\n",
+       "GET", "/api/items/", "page=2", "localhost:8000", 1, HOST | KEEP, 0, 9),
+    OK("what nginx's proxy_pass sends",
+       "POST /api/echo/ HTTP/1.0\r\nHost: backend\r\nX-Real-IP: 10.0.0.1\r\n"
+       "X-Forwarded-For: 10.0.0.1, 10.0.0.2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+       "POST", "/api/echo/", "", "backend", 0, HOST | CLOSE | LEN, 0, 5),
+
+    /* CL.TE / TE.CL: both framings in one request */
+    CLS("CL.TE", "classic probe with a smuggled prefix",
+        P11 "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG", 400),
+    CLS("CL.TE", "lower-case names", P11 "content-length: 4\r\ntransfer-encoding: chunked\r\n\r\n",
+        400),
+    CLS("CL.TE", "Content-Length 0", P11 "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400),
+    CLS("CL.TE", "with an unknown coding as well",
+        P11 "Content-Length: 3\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400),
+    CLS("TE.CL", "classic probe",
+        P11 "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n5c\r\nGPOST / HTTP/1.1\r\n", 400),
+    CLS("TE.CL", "Content-Length far below", P11 "Transfer-Encoding: chunked\r\n"
+        "X: 1\r\nContent-Length: 0\r\n\r\n", 400),
+    CLS("TE.CL", "on HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Length: 5\r\n\r\n", 400),
+    /* TE.TE: obfuscated Transfer-Encoding */
+    CLS("TE.TE", "xchunked", P11 "Transfer-Encoding: xchunked\r\n\r\n", 501),
+    CLS("TE.TE", "chunk", P11 "Transfer-Encoding: chunk\r\n\r\n", 501),
+    CLS("TE.TE", "quoted chunked", P11 "Transfer-Encoding: \"chunked\"\r\n\r\n", 501),
+    CLS("TE.TE", "chunked then x", P11 "Transfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n",
+        501),
+    CLS("TE.TE", "chunked, identity", P11 "Transfer-Encoding: chunked, identity\r\n\r\n", 501),
+    CLS("TE.TE", "chunked with an empty parameter", P11 "Transfer-Encoding: chunked;\r\n\r\n",
+        501),
+    CLS("TE.TE", "blank before the colon", P11 "Transfer-Encoding : chunked\r\n\r\n", 400),
+    CLS("TE.TE", "HTAB before the colon", P11 "Transfer-Encoding\t: chunked\r\n\r\n", 400),
+    CLS("TE.TE", "vertical tab in the name", P11 "Transfer-Encoding\x0b: chunked\r\n\r\n", 400),
+    CLS("TE.TE", "NUL after chunked", P11 "Transfer-Encoding: chunked\0\r\n\r\n", 400),
+    CLS("TE.TE", "NUL inside chunked", P11 "Transfer-Encoding: chu\0nked\r\n\r\n", 400),
+    CLS("TE.TE", "folded onto a previous field", P11 "X: y\r\n Transfer-Encoding: chunked\r\n\r\n",
+        400),
+    CLS("TE.TE", "gzip folded after chunked", P11 "Transfer-Encoding: chunked\r\n gzip\r\n\r\n",
+        400),
+    CLS("TE.TE", "chunked twice, mixed case", P11 "Transfer-Encoding: cHuNkEd, CHUNKED\r\n\r\n",
+        400),
+    CLS("TE.TE", "bare LF before the field", P11 "X: y\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    /* CL.CL and malformed lengths */
+    CLS("CL.CL", "two lines, two values", P11 "Content-Length: 5\r\ncontent-length: 6\r\n\r\n",
+        400),
+    CLS("CL.CL", "a list of two values", P11 "Content-Length: 5, 50\r\n\r\n", 400),
+    CLS("CL.CL", "a list with a trailing empty member", P11 "Content-Length: 5,\r\n\r\n", 400),
+    CLS("CL.CL", "an equal pair then a different one",
+        P11 "Content-Length: 1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+    CLS("BAD-CL", "decimal point", P11 "Content-Length: 1.5\r\n\r\n", 400),
+    CLS("BAD-CL", "trailing letter", P11 "Content-Length: 5a\r\n\r\n", 400),
+    CLS("BAD-CL", "20 digits (overflow)", P11 "Content-Length: 99999999999999999999\r\n\r\n",
+        400),
+    CLS("BAD-CL", "only a tab", P11 "Content-Length:\t\r\n\r\n", 400),
+    CLS("BAD-CL", "blank inside the field name", P11 "Content Length: 5\r\n\r\n", 400),
+    /* line endings */
+    CLS("BARE-LF", "after the Host value", "GET / HTTP/1.1\r\nHost: h\n\r\n", 400),
+    CLS("BARE-LF", "after the request line", "GET / HTTP/1.1\nHost: h\r\n\r\n", 400),
+    CLS("BARE-LF", "as the blank line", "GET / HTTP/1.1\r\nHost: h\r\n\n", 400),
+    CLS("BARE-LF", "inside a value", H11("GET /") "X: a\nb: c\r\n\r\n", 400),
+    CLS("BARE-CR", "in the target", "GET /\r HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("BARE-CR", "CR CR LF after a value", H11("GET /") "X: a\r\r\n\r\n", 400),
+    CLS("BARE-CR", "in a field name", H11("GET /") "X\rY: a\r\n\r\n", 400),
+    /* obs-fold */
+    CLS("OBS-FOLD", "on Host", "GET / HTTP/1.1\r\nHost: h\r\n\tx\r\n\r\n", 400),
+    CLS("OBS-FOLD", "a line of one blank", H11("GET /") "X: a\r\n \r\n\r\n", 400),
+    CLS("OBS-FOLD", "on Content-Length", P11 "Content-Length:\r\n 5\r\n\r\n", 400),
+    /* controls in names and values, blanks in names */
+    CLS("CTL-NAME", "NUL in a name", H11("GET /") "X\0Y: v\r\n\r\n", 400),
+    CLS("CTL-NAME", "control before a name", H11("GET /") "\x01X: v\r\n\r\n", 400),
+    CLS("CTL-NAME", "DEL in a name", H11("GET /") "X\x7f: v\r\n\r\n", 400),
+    CLS("CTL-NAME", "separator as the name", H11("GET /") "@: v\r\n\r\n", 400),
+    CLS("NAME-WS", "blank inside a name", H11("GET /") "X Y: v\r\n\r\n", 400),
+    CLS("CTL-VALUE", "escape sequence", H11("GET /") "X: \x1b[31mred\r\n\r\n", 400),
+    CLS("CTL-VALUE", "vertical tab", H11("GET /") "X: a\x0b\r\n\r\n", 400),
+    CLS("CTL-VALUE", "NUL in Host", "GET / HTTP/1.1\r\nHost: h\0evil\r\n\r\n", 400),
+    CLS("CTL-VALUE", "form feed", H11("GET /") "X: \x0c\r\n\r\n", 400),
+    /* Host */
+    CLS("HOST", "missing on a POST", "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400),
+    CLS("HOST", "doubled with the same value", "GET / HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n",
+        400),
+    CLS("HOST", "doubled with another value", "GET / HTTP/1.1\r\nHost: h\r\nhost: evil\r\n\r\n",
+        400),
+    CLS("HOST", "missing beside an absolute-form target", "GET http://h/ HTTP/1.1\r\n\r\n", 400),
+    CLS("HOST", "backslash", "GET / HTTP/1.1\r\nHost: h\\evil\r\n\r\n", 400),
+    /* versions */
+    CLS("VERSION", "junk after it", "GET / HTTP/1.1x\r\nHost: h\r\n\r\n", 400),
+    CLS("VERSION", "blank after the slash", "GET / HTTP/ 1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("VERSION", "three parts", "GET / HTTP/1.1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("VERSION", "HTTPS/1.1", "GET / HTTPS/1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("VERSION", "HTTP/3 without minor", "GET / HTTP/3\r\nHost: h\r\n\r\n", 400),
+    CLS("VERSION", "HTTP/9.0", "GET / HTTP/9.0\r\nHost: h\r\n\r\n", 505),
+    CLS("VERSION", "NUL in the version", "GET / HTTP/1.\0\r\nHost: h\r\n\r\n", 400),
+    /* targets and methods */
+    CLS("TARGET", "a bare '?'", "GET ? HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("TARGET", "percent-encoded slash first", "GET %2F HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("TARGET", "javascript: scheme", "GET javascript:alert(1) HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("TARGET", "userinfo smuggling another host", "GET http://h@evil/ HTTP/1.1\r\nHost: h\r\n\r\n",
+        400),
+    CLS("TARGET", "empty target", "GET  HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("TARGET", "a word after the version", "GET / HTTP/1.1 extra\r\nHost: h\r\n\r\n", 400),
+    CLS("TARGET", "blank inside the path", "GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("METHOD", "blank inside the method", "G ET / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("METHOD", "NUL in the method", "G\0ET / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("METHOD", "empty method", " / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    CLS("METHOD", "CONNECT to a host", "CONNECT evil:25 HTTP/1.1\r\nHost: evil:25\r\n\r\n", 405),
+    /* expectations and limits */
+    CLS("EXPECT", "101-continue", P11 "Content-Length: 1\r\nExpect: 101-continue\r\n\r\n", 417),
+    CLS("LIMIT", "17 fields over max_headers 16",
+        H11("GET /") FIELDS8 "J: 9\r\nK: 10\r\nL: 11\r\nM: 12\r\nN: 13\r\nO: 14\r\nP: 15\r\n"
+        "Q: 16\r\n\r\n", 431),
+};
+
+#define NPLAN (sizeof(plan_heads) / sizeof(plan_heads[0]))
+#define NCASES (NHEADS + NPLAN)
+
+/* Row i of heads[] followed by plan_heads[]. */
+static const http_case_t *head_row(size_t i)
+{
+    return i < NHEADS ? &heads[i] : &plan_heads[i - NHEADS];
+}
 
 static int slice_eq(crl_str_t s, const char *want)
 {
@@ -306,7 +582,7 @@ Test(http_parse, table_at_once)
     size_t i;
 
     for (i = 0; i < NCASES; i++)
-        parse_copy(&heads[i], heads[i].len, 0, "at once", 1);
+        parse_copy(head_row(i), head_row(i)->len, 0, "at once", 1);
 }
 
 Test(http_parse, table_byte_by_byte)
@@ -314,7 +590,7 @@ Test(http_parse, table_byte_by_byte)
     size_t i, n;
 
     for (i = 0; i < NCASES; i++) {
-        const http_case_t *c = &heads[i];
+        const http_case_t *c = head_row(i);
 
         for (n = 1; n <= c->len; n++) {
             ssize_t ret = parse_copy(c, n, n - 1, "byte by byte", 0);
@@ -333,7 +609,7 @@ Test(http_parse, table_two_pieces)
     size_t i, k;
 
     for (i = 0; i < NCASES; i++) {
-        const http_case_t *c = &heads[i];
+        const http_case_t *c = head_row(i);
 
         for (k = 1; k < c->len; k++) {
             char how[32];
@@ -530,7 +806,61 @@ static const chunk_case_t chunks[] = {
     CH_BAD("control in a trailer value", "0\r\nX: \x01\r\n\r\n", TRAILER),
 };
 
-#define NCHUNKS (sizeof(chunks) / sizeof(chunks[0]))
+#define NCHUNKS0 (sizeof(chunks) / sizeof(chunks[0]))
+
+/* Chunked bodies of the test plan, each rejected one named after its class:
+ * CHUNK-SIZE (not plain hex), CHUNK-OVERFLOW, CHUNK-CRLF (data not followed
+ * by CRLF: the size lies), CHUNK-EXT, BARE-LF/BARE-CR, TRAILER. */
+#define CH_CLS(cls, name, raw, err) CH_BAD(cls ": " name, raw, err)
+
+static const chunk_case_t plan_chunks[] = {
+    CH_OK("one byte chunks", "1\r\na\r\n1\r\nb\r\n1\r\nc\r\n0\r\n\r\n", 0, "abc"),
+    CH_OK("upper-case hex size", "1F\r\n0123456789abcdef0123456789abcde\r\n0\r\n\r\n", 0,
+          "0123456789abcdef0123456789abcde"),
+    CH_OK("extension with a quoted CRLF-free string", "3;x=\"a;b\"\r\nabc\r\n0\r\n\r\n", 0,
+          "abc"),
+    CH_OK("a pipelined request after a trailer",
+          "2\r\nhi\r\n0\r\nX: y\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", 27, "hi"),
+    CH_OK("NUL bytes in data are data", "3\r\na\0b\r\n0\r\n\r\n", 0, "a\0b"),
+    CH_MORE("inside the size line", "1", ""),
+    CH_MORE("inside an extension", "5;name=val", ""),
+    CH_MORE("after data, before its CRLF", "2\r\nab", "ab"),
+    CH_MORE("after data and CR", "2\r\nab\r", "ab"),
+    CH_CLS("CHUNK-SIZE", "plus sign", "+5\r\nhello\r\n0\r\n\r\n", SIZE),
+    CH_CLS("CHUNK-SIZE", "upper-case 0X prefix", "0X5\r\nhello\r\n", SIZE),
+    CH_CLS("CHUNK-SIZE", "h suffix", "5h\r\nhello\r\n", SIZE),
+    CH_CLS("CHUNK-SIZE", "tab then CRLF", "5\t\r\nhello\r\n", SIZE),
+    CH_CLS("CHUNK-SIZE", "extension without a size", ";a=1\r\nhello\r\n", SIZE),
+    CH_CLS("CHUNK-SIZE", "empty size line between chunks", "5\r\nhello\r\n\r\n0\r\n\r\n", SIZE),
+    CH_CLS("CHUNK-SIZE", "decimal point", "1.5\r\nx\r\n", SIZE),
+    CH_CLS("CHUNK-SIZE", "NUL after the size", "5\0\r\nhello\r\n", SIZE),
+    CH_CLS("CHUNK-SIZE", "underscore separator", "1_0\r\n", SIZE),
+    CH_CLS("CHUNK-OVERFLOW", "sixteen f", "ffffffffffffffff\r\n", OVERFLOW),
+    CH_CLS("CHUNK-OVERFLOW", "twenty hex digits", "10000000000000000000\r\n", OVERFLOW),
+    CH_CLS("CHUNK-OVERFLOW", "wraps to a small size", "10000000000000005\r\nhello\r\n0\r\n\r\n",
+           OVERFLOW),
+    CH_CLS("CHUNK-CRLF", "more data than the size", "3\r\nabcdef\r\n0\r\n\r\n", DATA_CRLF),
+    CH_CLS("CHUNK-CRLF", "LF CR after data", "3\r\nabc\n\r0\r\n\r\n", DATA_CRLF),
+    CH_CLS("CHUNK-CRLF", "next size glued to the data", "3\r\nabc3\r\ndef\r\n0\r\n\r\n",
+           DATA_CRLF),
+    CH_CLS("CHUNK-CRLF", "size shorter than the data, smuggling a request",
+           "1\r\nxGET /admin HTTP/1.1\r\n\r\n0\r\n\r\n", DATA_CRLF),
+    CH_CLS("CHUNK-EXT", "NUL in an extension", "5;\0\r\nhello\r\n", EXT),
+    CH_CLS("CHUNK-EXT", "DEL in an extension", "5;a=\x7f\r\nhello\r\n", EXT),
+    CH_CLS("BARE-CR", "CR CR LF after the last chunk", "0\r\r\n\r\n", LINE_END),
+    CH_CLS("BARE-LF", "LF after the size of the last chunk", "0\n\r\n", LINE_END),
+    CH_CLS("TRAILER", "NUL in a trailer value", "0\r\nX: a\0\r\n\r\n", TRAILER),
+    CH_CLS("TRAILER", "blank before the colon", "0\r\nX : a\r\n\r\n", TRAILER),
+    CH_CLS("TRAILER", "blank inside the name", "0\r\nX Y: a\r\n\r\n", TRAILER),
+};
+
+#define NPLAN_CHUNKS (sizeof(plan_chunks) / sizeof(plan_chunks[0]))
+#define NCHUNKS (NCHUNKS0 + NPLAN_CHUNKS)
+
+static const chunk_case_t *chunk_row(size_t i)
+{
+    return i < NCHUNKS0 ? &chunks[i] : &plan_chunks[i - NCHUNKS0];
+}
 
 /* Decode c->in split into pieces of `piece` bytes, each in a heap buffer of
  * its own, as a caller that consumes the decoded bytes after each read.
@@ -611,8 +941,8 @@ Test(http_chunked, table_every_piece_size)
     size_t i, piece;
 
     for (i = 0; i < NCHUNKS; i++)
-        for (piece = 1; piece <= chunks[i].len || piece == 1; piece++)
-            check_chunks(&chunks[i], piece);
+        for (piece = 1; piece <= chunk_row(i)->len || piece == 1; piece++)
+            check_chunks(chunk_row(i), piece);
 }
 
 /* Fill in[] with a size line "1;eee..." of `line` bytes before its CRLF. */
@@ -784,4 +1114,34 @@ Test(http_corpus, what_curl_sends)
     closedir(d);
     cr_expect_geq(seen, 10, "only %d curl requests found in %s", seen, dir);
     cr_expect_eq(chunked, 1, "the chunked upload is missing");
+}
+
+/* The test plan holds at least 60 accepted and 60 rejected requests, and
+ * every rejected one names a smuggling or framing class. */
+Test(http_plan, sixty_valid_sixty_invalid_each_classed)
+{
+    static const char *const classes[] = {
+        "CL.TE: ", "TE.CL: ", "TE.TE: ", "CL.CL: ", "BAD-CL: ", "BARE-LF: ", "BARE-CR: ",
+        "OBS-FOLD: ", "CTL-NAME: ", "CTL-VALUE: ", "NAME-WS: ", "HOST: ", "VERSION: ",
+        "TARGET: ", "METHOD: ", "EXPECT: ", "LIMIT: ", "CHUNK-SIZE: ", "CHUNK-OVERFLOW: ",
+        "CHUNK-CRLF: ", "CHUNK-EXT: ", "TRAILER: ",
+    };
+    size_t i, k, valid = 0, invalid = 0;
+
+    for (i = 0; i < NPLAN + NPLAN_CHUNKS; i++) {
+        const char *name = i < NPLAN ? plan_heads[i].name : plan_chunks[i - NPLAN].name;
+        ssize_t ret = i < NPLAN ? plan_heads[i].ret : plan_chunks[i - NPLAN].ret;
+        int classed = 0;
+
+        if (ret != CRL_ERROR) {
+            valid += ret != CRL_AGAIN;
+            continue;
+        }
+        invalid++;
+        for (k = 0; k < sizeof(classes) / sizeof(classes[0]); k++)
+            classed |= strncmp(name, classes[k], strlen(classes[k])) == 0;
+        cr_expect(classed, "rejected row '%s' names no class", name);
+    }
+    cr_expect_geq(valid, 60, "only %zu accepted rows", valid);
+    cr_expect_geq(invalid, 60, "only %zu rejected rows", invalid);
 }
