@@ -113,10 +113,15 @@ run_config() {
     meta=$(printf '{"round": %d, "mode": "%s", "app": "%s", "path": "%s", "server": "%s", "workers": %d, "connections": %d, "duration": %s}' \
         "$round" "$mode" "$app" "$path" "$server" "$workers" "$CONNECTIONS" "$DURATION")
     if wait_ready "$url" $spid $fpid; then
+        # In the background and waited for, so that a SIGTERM to this script
+        # stops the servers at once rather than after the measurement.
         "$PY" "$HERE/lib/measure.py" --server-pid "$spid" --front-pid "${fpid:-0}" \
             --url "$url" --duration "$DURATION" --warmup "$WARMUP" \
             --connections "$CONNECTIONS" --threads "$threads" --wrk-cpu "$wrkcpu" \
-            --out "$RAW" --meta "$meta"
+            --out "$RAW" --meta "$meta" &
+        MEASURE_PID=$!
+        wait "$MEASURE_PID"
+        MEASURE_PID=""
     else
         echo "${meta%\}}, \"ok\": false, \"why\": \"did not start\"}" >>"$RAW"
         tail -n 5 "$WORK/$server.log" 2>/dev/null | sed 's/^/    log: /'
@@ -145,7 +150,7 @@ configs() { # every configuration of one round, in order: corral next to its pee
 
 # ---------------------------------------------------------------- main
 main() {
-    local stamp list round line
+    local stamp list round line README kind
     WORK=$(mktemp -d /tmp/corral-bench.XXXXXX)
     [ "$INSTALL" = 1 ] && install_peers
     for c in wrk uwsgi gunicorn nginx taskset curl ss gcc; do
@@ -173,8 +178,12 @@ main() {
             run_config "$round" $line </dev/null
         done <<<"$list"
     done
-    "$PY" "$HERE/lib/report.py" --raw "$RAW" --out "$RESULTS/bench-$stamp" \
-        --note "$ROUNDS rounds x ${DURATION}s, ${CONNECTIONS} connections, warm-up ${WARMUP}s" ||
+    kind="full run"
+    [ "$ROUNDS" -lt 5 ] && kind="quick run (under 5 rounds: a check, not a result)"
+    # The README shows the figures of the committed results only.
+    [ "$RESULTS" = "$HERE/results" ] && README=$HERE/README.md || README=""
+    "$PY" "$HERE/lib/report.py" --raw "$RAW" --out "$RESULTS/bench-$stamp" --readme "$README" \
+        --note "$kind: $ROUNDS rounds x ${DURATION}s, ${CONNECTIONS} connections, warm-up ${WARMUP}s" ||
         die "report failed"
     cp "$RESULTS/bench-$stamp.md" "$RESULTS/latest.md"
     [ -f "$RESULTS/bench-$stamp.png" ] && cp "$RESULTS/bench-$stamp.png" "$RESULTS/latest.png"

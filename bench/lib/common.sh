@@ -42,6 +42,8 @@ stop_pid() { # stop_pid PID SIGNAL: signal, wait up to 10 s, then SIGKILL the gr
 
 cleanup() {
     local pid
+    # A measurement still running (lib/measure.py stops its wrk on SIGTERM).
+    [ -n "${MEASURE_PID:-}" ] && kill "$MEASURE_PID" 2>/dev/null && wait "$MEASURE_PID" 2>/dev/null
     for pid in "${STARTED[@]+"${STARTED[@]}"}"; do
         kill -KILL -- "-$pid" 2>/dev/null
         kill -KILL "$pid" 2>/dev/null

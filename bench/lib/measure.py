@@ -14,6 +14,7 @@ that appears or vanishes during the run is reported in "procs_changed"
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -89,8 +90,13 @@ def run_wrk(args, seconds, script=None):
     if script:
         cmd += ["-s", script]
     cmd.append(args.url)
-    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return res.stdout
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        return proc.communicate()[0]
+    finally:
+        if proc.poll() is None:  # stopped by SIGTERM: timeout passes it on to wrk
+            proc.terminate()
+            proc.wait()
 
 
 def delta(before, after):
@@ -144,6 +150,7 @@ def measure(args):
 
 
 def main():
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--server-pid", type=int, required=True)
     ap.add_argument("--front-pid", type=int, default=0, help="nginx in front, if any")

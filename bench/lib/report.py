@@ -288,11 +288,33 @@ def write_chart(base, summary):
     return png
 
 
+README_START = "<!-- latest results: written by lib/report.py -->"
+README_END = "<!-- end of latest results -->"
+
+
+def update_readme(path, md_name, recs, summary, note):
+    """Replace the block between the markers in path with this run's targets and ratios."""
+    with open(path) as f:
+        text = f.read()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        print(f"report: no result markers in {path}, not updated", file=sys.stderr)
+        return
+    block = [README_START, "", f"From `results/{md_name}` ({note}). " + noise_line(recs).strip(),
+             "", "### Targets (issue 3)", ""] + targets_table(recs, summary) + [
+             "", "### Corral / peer, median over rounds of the per-round ratio", ""] + \
+        ratio_table(recs, summary) + ["", "Every configuration's figures are in "
+                                      f"[`results/{md_name}`](results/{md_name}).", ""]
+    with open(path, "w") as f:
+        f.write(text[:start] + "\n".join(block) + text[end:])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--raw", required=True, help="JSON lines from run.sh")
     ap.add_argument("--out", required=True, help="output path without extension")
     ap.add_argument("--note", default="", help="how the run was made")
+    ap.add_argument("--readme", help="a README whose marked results block to update")
     args = ap.parse_args()
     recs = load(args.raw)
     if not recs:
@@ -301,6 +323,8 @@ def main():
     summary = summarize(recs)
     chart = write_chart(args.out, summary)
     write_markdown(args.out + ".md", recs, summary, args.note, chart)
+    if args.readme:
+        update_readme(args.readme, os.path.basename(args.out) + ".md", recs, summary, args.note)
     print(open(args.out + ".md").read())
     return 0
 
