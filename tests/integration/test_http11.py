@@ -1,0 +1,615 @@
+"""HTTP/1.1 on http-socket from a client's side (issue 5, "Tests"): bytes on
+raw sockets where the framing matters. Keep-alive, pipelining, chunked
+uploads, Expect: 100-continue, HEAD, 204/304, Date, streaming responses,
+limit-post (413), buffer-size (431), http-timeout (408), headers with CR
+from the app, add-header, http-keepalive = false.
+
+The app is written into the test's tmp dir (APP below), so every path it
+answers is visible here. Static files and the Django mount are in
+test_static.py."""
+import email.utils
+import re
+import socket
+import time
+
+import pytest
+
+from conftest import IO_TIMEOUT, Response, exchange
+
+pytestmark = pytest.mark.corral_only
+
+APP = r'''
+import os
+
+def application(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    if path.startswith("/p/"):                 # the path back: order checks
+        body = path[3:].encode()
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/echo":                         # the body back, as the app read it
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Length", str(len(body))),
+            ("X-Content-Length", environ.get("CONTENT_LENGTH", "-") or "-"),
+            ("X-Transfer-Encoding", environ.get("HTTP_TRANSFER_ENCODING", "-"))])
+        return [body]
+    if path == "/gen":                          # no Content-Length: streamed
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        def gen():
+            yield b"first,"
+            yield b""
+            yield b"second,"
+            yield b"third"
+        return gen()
+    if path == "/204":
+        start_response("204 No Content", [("X-Kind", "204")])
+        return [b""]
+    if path == "/304":
+        start_response("304 Not Modified", [("ETag", '"v1"')])
+        return []
+    if path == "/bad-value":                    # CR LF in a value: a header injection
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("X-Bad", "a\r\nSet-Cookie: injected=1")])
+        return [b"must not be sent"]
+    if path == "/bad-name":
+        start_response("200 OK", [("X-Bad\r\nSet-Cookie", "injected=1")])
+        return [b"must not be sent"]
+    if path == "/nul-value":
+        start_response("200 OK", [("X-Nul", "a\x00injected")])
+        return [b"must not be sent"]
+    if path == "/pid":
+        body = str(os.getpid()).encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+    body = b"Hello, World!"
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
+
+def app_ini(corral, extra="", processes=1):
+    corral.write("h11app.py", APP)
+    return ("[uwsgi]\nchdir = %s\nmodule = h11app:application\nmaster = true\n"
+            "processes = %d\nhttp-socket = 127.0.0.1:%d\n%s\n"
+            % (corral.tmp, processes, corral.port, extra))
+
+
+def head(path="/", method="GET", version="1.1", extra=""):
+    host = "Host: localhost\r\n" if version == "1.1" else ""
+    return ("%s %s HTTP/%s\r\n%s%s\r\n" % (method, path, version, host, extra)).encode()
+
+
+class Conn:
+    """A client connection that reads responses one at a time from a
+    stream, framed as the server framed them."""
+
+    def __init__(self, addr, timeout=IO_TIMEOUT):
+        self.sock = socket.create_connection(addr, timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed; unread: %r" % self.buf[:300])
+        self.buf += chunk
+
+    def _take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def read_head(self):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        raw, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        return raw + b"\r\n\r\n"
+
+    def response(self, method="GET"):
+        """Read one response; returns (Response, raw bytes of its body as
+        framed on the wire). A body without Content-Length or chunked runs
+        to the end of the connection."""
+        raw_head = self.read_head()
+        r = Response(raw_head)
+        no_body = method == "HEAD" or r.status in (204, 304) or r.status < 200
+        te = (r.header("Transfer-Encoding") or "").lower()
+        if no_body:
+            wire = b""
+        elif te == "chunked":
+            wire = b""
+            while True:
+                line = self._line()
+                wire += line + b"\r\n"
+                size = int(line.split(b";")[0], 16)
+                data = self._take(size + 2)
+                wire += data
+                assert data.endswith(b"\r\n"), "chunk not followed by CRLF: %r" % wire[-60:]
+                if size == 0:
+                    break
+        elif r.header("Content-Length") is not None:
+            wire = self._take(int(r.header("Content-Length")))
+        else:
+            wire = self.rest()
+        r = Response(raw_head + wire)
+        return r, wire
+
+    def rest(self):
+        """Everything until the peer closes."""
+        data, self.buf = self.buf, b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def closed_by_peer(self, timeout=5):
+        """True when the server closes the connection with nothing more."""
+        self.sock.settimeout(timeout)
+        try:
+            extra = self.rest()
+        except socket.timeout:
+            return False
+        assert extra == b"", "bytes after the response: %r" % extra[:200]
+        return True
+
+
+@pytest.fixture
+def conn_factory(corral):
+    made = []
+
+    def make(server):
+        c = Conn(server.http[0])
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.close()
+
+
+# ---------------------------------------------------------------------------
+# keep-alive and pipelining
+
+def test_keepalive_several_requests_on_one_connection(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    for i in range(5):
+        c.send(head("/p/%d" % i))
+        r, _ = c.response()
+        assert r.status == 200 and r.body == str(i).encode()
+        assert (r.header("Connection") or "").lower() != "close", r.headers
+        assert r.version == "1.1"
+
+
+def test_http10_without_keepalive_closes(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(head("/p/a", version="1.0"))
+    r, _ = c.response()
+    assert r.status == 200 and r.body == b"a"
+    assert c.closed_by_peer(), "HTTP/1.0 without keep-alive left the connection open"
+
+
+def test_http10_with_keepalive_stays_open(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    for i in range(3):
+        c.send(head("/p/%d" % i, version="1.0", extra="Connection: keep-alive\r\n"))
+        r, _ = c.response()
+        assert r.status == 200 and r.body == str(i).encode()
+        assert (r.header("Connection") or "").lower() == "keep-alive", r.headers
+        assert r.header("Content-Length") == "1"
+
+
+def test_connection_close_is_honoured(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(head("/p/x", extra="Connection: close\r\n"))
+    r, _ = c.response()
+    assert r.status == 200 and r.body == b"x"
+    assert (r.header("Connection") or "").lower() == "close"
+    assert c.closed_by_peer()
+
+
+def test_pipelined_requests_answered_in_order(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    body = b"pipelined body"
+    c.send(head("/p/one") +
+           b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % len(body)
+           + body + head("/p/three") + head("/p/four", method="HEAD") + head("/p/five"))
+    r, _ = c.response()
+    assert r.body == b"one"
+    r, _ = c.response()
+    assert r.body == body
+    r, _ = c.response()
+    assert r.body == b"three"
+    r, _ = c.response("HEAD")
+    assert r.status == 200 and r.header("Content-Length") == "4"
+    r, _ = c.response()
+    assert r.body == b"five"
+
+
+def test_pipelined_close_ends_after_that_response(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(head("/p/1") + head("/p/2", extra="Connection: close\r\n") + head("/p/3"))
+    assert c.response()[0].body == b"1"
+    assert c.response()[0].body == b"2"
+    assert c.closed_by_peer(), "a request after Connection: close was answered"
+
+
+def test_many_keepalive_clients_on_one_worker(corral, conn_factory):
+    """Idle keep-alive connections do not hold the worker (issue 5)."""
+    server = corral.start(app_ini(corral))
+    conns = [conn_factory(server) for _ in range(20)]
+    for round_ in range(2):
+        for i, c in enumerate(conns):
+            c.send(head("/p/%d-%d" % (round_, i)))
+            r, _ = c.response()
+            assert r.body == ("%d-%d" % (round_, i)).encode()
+
+
+# ---------------------------------------------------------------------------
+# request bodies
+
+def test_chunked_upload_reaches_the_app_dechunked(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for piece in (b"5\r\nhello\r\n", b"1;ext=1\r\n ", b"\r\n", b"5\r\nworld\r\n",
+                  b"0\r\nX-Trailer: t\r\n\r\n"):
+        c.send(piece)
+        time.sleep(0.05)
+    r, _ = c.response()
+    assert r.status == 200, r
+    assert r.body == b"hello world"
+    # the connection is usable afterwards
+    c.send(head("/p/after"))
+    assert c.response()[0].body == b"after"
+
+
+def test_large_chunked_upload(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    data = bytes(range(256)) * 1024
+    wire = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 7000]), data[i:i + 7000])
+                    for i in range(0, len(data), 7000))
+    c.send(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+           + wire + b"0\r\n\r\n")
+    r, _ = c.response()
+    assert r.status == 200 and r.body == data
+
+
+@pytest.mark.parametrize("bad", [
+    pytest.param(b"zz\r\nhello\r\n0\r\n\r\n", id="not-hex"),
+    pytest.param(b"-5\r\nhello\r\n0\r\n\r\n", id="negative"),
+    pytest.param(b"10000000000000000\r\nhello\r\n0\r\n\r\n", id="overflow"),
+    pytest.param(b"3\r\nhelloX\r\n0\r\n\r\n", id="no-crlf-after-data"),
+    pytest.param(b"5\nhello\r\n0\r\n\r\n", id="bare-lf"),
+])
+@pytest.mark.xfail(strict=True, reason=(
+    "Corral bug: a chunked-framing error found while the app reads wsgi.input "
+    "(core/crl_request.c read_chunked sets c->broken = -EPROTO) is treated as "
+    "a client that went away: no response at all is sent, the connection is "
+    "just closed, and the request log claims an HTTP/1.1 500"))
+def test_bad_chunked_body_gets_400_and_close(corral, conn_factory, bad):
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^(error|warning): ", r"chunk")
+    c = conn_factory(server)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+           + bad + head("/p/smuggled"))
+    r, _ = c.response()
+    assert r.status == 400, r
+    assert c.closed_by_peer(), "the connection stayed open after a bad chunked body"
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", id="CL.TE"),
+    pytest.param(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                 b"Content-Length: 6\r\n\r\nhello!", id="CL.CL"),
+    pytest.param(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n"
+                 b"0\r\n\r\n", id="TE-space-colon"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", id="obs-fold"),
+    pytest.param(b"GET / HTTP/1.1\nHost: a\n\n", id="bare-LF"),
+    pytest.param(b"GET / HTTP/1.1\r\n\r\n", id="no-Host"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", id="two-Hosts"),
+])
+def test_smuggling_attempts_get_400_and_close(corral, conn_factory, raw):
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^(error|warning): ")
+    c = conn_factory(server)
+    c.send(raw + head("/p/smuggled"))
+    r, _ = c.response()
+    assert r.status == 400, r
+    assert c.closed_by_peer(), "the connection stayed open after a 400"
+
+
+def test_transfer_encoding_gzip_gets_501(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^(error|warning): ")
+    c = conn_factory(server)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n")
+    r, _ = c.response()
+    assert r.status == 501, r
+    assert c.closed_by_peer()
+
+
+def test_expect_100_continue_arrives_before_the_body(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 11\r\n"
+           b"Expect: 100-continue\r\n\r\n")
+    interim = c.read_head()
+    assert re.match(rb"HTTP/1\.1 100 Continue\r\n\r\n$", interim), interim
+    c.send(b"hello world")
+    r, _ = c.response()
+    assert r.status == 200 and r.body == b"hello world"
+
+
+def test_expect_100_continue_with_chunked_body(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+           b"Expect: 100-continue\r\n\r\n")
+    assert c.read_head().startswith(b"HTTP/1.1 100 ")
+    c.send(b"3\r\nabc\r\n0\r\n\r\n")
+    r, _ = c.response()
+    assert r.status == 200 and r.body == b"abc"
+
+
+def test_expect_100_continue_over_limit_post_gets_413_not_100(corral, conn_factory):
+    server = corral.start(app_ini(corral, "limit-post = 100"))
+    server.expect_log(r"^(error|warning): .*limit-post")
+    c = conn_factory(server)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000\r\n"
+           b"Expect: 100-continue\r\n\r\n")
+    r, _ = c.response()
+    assert r.status == 413, r
+
+
+# ---------------------------------------------------------------------------
+# response framing
+
+def test_head_has_headers_and_no_body_and_keeps_the_connection(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(head("/", method="HEAD"))
+    r, _ = c.response("HEAD")
+    assert r.status == 200
+    assert r.header("Content-Length") == "13"
+    assert r.header("Content-Type") == "text/plain"
+    # were the 13 body bytes sent anyway, they would prefix the next answer
+    c.send(head("/p/next"))
+    r, _ = c.response()
+    assert r.status == 200 and r.body == b"next", r
+
+
+def test_head_of_a_streamed_response_sends_no_chunks(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(head("/gen", method="HEAD") + head("/p/next"))
+    r, _ = c.response("HEAD")
+    assert r.status == 200
+    r, _ = c.response()
+    assert r.body == b"next", r
+
+
+@pytest.mark.parametrize("path,status", [("/204", 204), ("/304", 304)])
+def test_no_body_statuses(corral, conn_factory, path, status):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(head(path) + head("/p/next"))
+    raw = c.read_head()
+    r = Response(raw)
+    assert r.status == status
+    assert r.header("Transfer-Encoding") is None, raw
+    if status == 204:
+        assert r.header("Content-Length") is None, raw
+    # the very next bytes are the next response
+    r, _ = c.response()
+    assert r.body == b"next", r
+
+
+def test_date_header(corral):
+    server = corral.start(app_ini(corral))
+    raw = exchange(server.http[0], head("/", extra="Connection: close\r\n"))
+    r = Response(raw)
+    dates = r.header_all("Date")
+    assert len(dates) == 1, r.headers
+    assert re.match(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|"
+                    r"Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$", dates[0]), dates
+    when = email.utils.parsedate_to_datetime(dates[0]).timestamp()
+    assert abs(when - time.time()) < 120
+
+
+def test_streamed_response_is_chunked_on_http11(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(head("/gen"))
+    r, wire = c.response()
+    assert r.header("Transfer-Encoding", "").lower() == "chunked", r.headers
+    assert r.header("Content-Length") is None
+    assert r.body == b"first,second,third"
+    assert wire.endswith(b"0\r\n\r\n")
+    assert b"\r\n0\r\n\r\n" not in wire[:-5], "an empty chunk ended the body early: %r" % wire
+    c.send(head("/p/next"))
+    assert c.response()[0].body == b"next"
+
+
+def test_streamed_response_closes_on_http10(corral):
+    server = corral.start(app_ini(corral))
+    raw = exchange(server.http[0], head("/gen", version="1.0"))
+    r = Response(raw)
+    assert r.status == 200
+    assert r.header("Transfer-Encoding") is None, r.headers
+    assert r.header("Content-Length") is None
+    assert raw.partition(b"\r\n\r\n")[2] == b"first,second,third"
+
+
+def test_streamed_response_closes_on_http10_keepalive(corral, conn_factory):
+    """HTTP/1.0 cannot frame a body of unknown length but by closing."""
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(head("/gen", version="1.0", extra="Connection: keep-alive\r\n"))
+    raw = c.read_head()
+    r = Response(raw)
+    assert r.header("Transfer-Encoding") is None
+    if r.header("Content-Length") is None:
+        assert c.rest() == b"first,second,third"
+    else:
+        assert c._take(int(r.header("Content-Length"))) == b"first,second,third"
+
+
+@pytest.mark.parametrize("path", ["/bad-value", "/bad-name", "/nul-value"])
+def test_header_with_cr_lf_nul_from_the_app_never_reaches_the_wire(corral, path):
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^(error|warning): ", r"^Traceback", r"Error", r"^  ", r"header")
+    raw = exchange(server.http[0], head(path, extra="Connection: close\r\n"))
+    assert b"injected" not in raw, raw
+    assert b"must not be sent" not in raw, raw
+    r = Response(raw)
+    assert r.status == 500, r
+    assert re.search(r"header", server.log(), re.I), server.log()
+    assert server.get("/").status == 200
+
+
+def test_add_header(corral):
+    server = corral.start(app_ini(corral, "add-header = X-Frame-Options: DENY\n"
+                                          "add-header = X-Served-By: corral"))
+    r = server.get("/")
+    assert r.status == 200
+    assert r.header("X-Frame-Options") == "DENY"
+    assert r.header("X-Served-By") == "corral"
+    r = server.get("/gen")
+    assert r.header("X-Served-By") == "corral" and r.body == b"first,second,third"
+
+
+def test_http_keepalive_false_closes_every_connection(corral, conn_factory):
+    server = corral.start(app_ini(corral, "http-keepalive = false"))
+    c = conn_factory(server)
+    c.send(head("/p/1"))
+    r, _ = c.response()
+    assert r.body == b"1"
+    assert (r.header("Connection") or "").lower() == "close", r.headers
+    assert c.closed_by_peer()
+
+
+# ---------------------------------------------------------------------------
+# limits and timeouts
+
+def test_limit_post_413(corral, conn_factory):
+    server = corral.start(app_ini(corral, "limit-post = 1000"))
+    server.expect_log(r"^(error|warning): .*limit-post")
+    r = server.request("POST", "/echo", body=b"x" * 1000)
+    assert r.status == 200 and len(r.body) == 1000
+    c = conn_factory(server)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1001\r\n\r\n"
+           + b"x" * 1001)
+    r, _ = c.response()
+    assert r.status == 413, r
+    assert b"x" * 100 not in r.body
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Corral bug: a chunked body over limit-post (read_chunked sets c->broken = "
+    "-EFBIG) is treated as a client that went away: the connection is closed "
+    "with no 413, and the request log claims an HTTP/1.1 500"))
+def test_limit_post_413_for_a_chunked_body(corral, conn_factory):
+    server = corral.start(app_ini(corral, "limit-post = 1000"))
+    server.expect_log(r"^(error|warning): .*limit-post")
+    c = conn_factory(server)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"800\r\n" + b"y" * 0x800 + b"\r\n0\r\n\r\n")
+    r, _ = c.response()
+    assert r.status == 413, r
+    assert b"y" * 100 not in r.body
+
+
+def test_head_over_buffer_size_gets_431(corral):
+    server = corral.start(app_ini(corral, "buffer-size = 4096"))
+    server.expect_log(r"^(error|warning): ")
+    raw = exchange(server.http[0], head("/", extra="X-Big: %s\r\n" % ("b" * 6000)))
+    assert re.match(rb"HTTP/1\.1 431 ", raw), raw[:200]
+    # a head just below the limit is served
+    r = server.get("/", headers={"X-Big": "b" * 3000})
+    assert r.status == 200
+
+
+def test_slow_head_gets_408_and_others_are_served_meanwhile(corral, conn_factory):
+    server = corral.start(app_ini(corral, "http-timeout = 2\nsocket-timeout = 2"))
+    server.expect_log(r"^(error|warning): ")
+    slow = conn_factory(server)
+    slow.send(b"GET / HTTP/1.1\r\nHost: loc")
+    started = time.monotonic()
+    # one worker: others must be served while the slow head is pending
+    for i in range(5):
+        r = server.get("/p/%d" % i)
+        assert r.body == str(i).encode()
+    assert time.monotonic() - started < 2, "other clients waited for the slow one"
+    slow.sock.settimeout(15)
+    raw = slow.rest()
+    waited = time.monotonic() - started
+    assert re.match(rb"HTTP/1\.1 408 ", raw), raw[:200]
+    assert 1 <= waited < 12, waited
+
+
+def test_slowloris_trickle_gets_408(corral, conn_factory):
+    """A byte every half second never completes a head: the timeout counts
+    from the start of the head, not from the last byte."""
+    server = corral.start(app_ini(corral, "http-timeout = 2\nsocket-timeout = 2"))
+    server.expect_log(r"^(error|warning): ")
+    slow = conn_factory(server)
+    slow.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+    started = time.monotonic()
+    raw = b""
+    slow.sock.settimeout(0.5)
+    while time.monotonic() - started < 12:
+        try:
+            slow.send(b"X")
+        except OSError:
+            break
+        try:
+            chunk = slow.sock.recv(4096)
+            if not chunk:
+                break
+            raw += chunk
+        except socket.timeout:
+            pass
+    assert re.match(rb"HTTP/1\.1 408 ", raw), raw[:200]
+    assert server.get("/").status == 200
+
+
+def test_idle_keepalive_connection_is_closed_after_the_keepalive_timeout(corral, conn_factory):
+    """http-keepalive = N: an idle connection is closed after N seconds."""
+    server = corral.start(app_ini(corral, "http-keepalive = 2"))
+    c = conn_factory(server)
+    c.send(head("/p/1"))
+    assert c.response()[0].body == b"1"
+    started = time.monotonic()
+    c.sock.settimeout(15)
+    extra = c.rest()
+    assert time.monotonic() - started < 12
+    # between requests nothing was asked: a silent close, or a 408
+    assert extra == b"" or extra.startswith(b"HTTP/1.1 408 "), extra[:200]
