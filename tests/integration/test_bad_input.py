@@ -99,8 +99,8 @@ def test_vars_block_larger_than_buffer_size(server, corral):
 
 
 def test_buffer_size_option_allows_bigger_headers(corral):
-    server = corral.start(hello_ini(corral, processes=1, http=False, uwsgi=True,
-                                    extra="buffer-size = 32768\n"))
+    corral.start(hello_ini(corral, processes=1, http=False, uwsgi=True,
+                           extra="buffer-size = 32768\n"))
     r = uwsgi_request(corral.sock, "GET", "/", extra=[("HTTP_X_PADDING", "p" * 20000)])
     assert r.status == 200 and r.body == b"Hello, World!"
 

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from conftest import CORRAL_BIN, HELLO_DIR, IS_UWSGI, ROOT, run
+from conftest import (HELLO_DIR, IS_UWSGI, ROOT, free_port, http_request, run,
+                      uwsgi_request)
 
 
 def hello(port, *extra):
@@ -192,3 +193,28 @@ def test_missing_module_fails_startup(corral):
     if not IS_UWSGI:
         assert p.returncode == 1
         assert re.search(r"^error: .*no_such_module_xyz", err, re.M), err
+
+
+def test_inline_comment_after_a_number(corral):
+    # real configs say `processes = 4 ; one per core`: uWSGI's atoi reads 4
+    server = corral.start("[uwsgi]\n" + hello(corral.port) + "processes = 2 ; two workers\n",
+                          processes=2)
+    assert len(server.workers()) == 2
+    assert server.get("/").body == b"Hello, World!"
+
+
+def test_boolean_spellings(corral):
+    server = corral.start("[uwsgi]\nchdir = %s\nmodule = app:application\nmaster = True\n"
+                          "vacuum = 1\nenable-threads = yes\nhttp-socket = 127.0.0.1:%d\n"
+                          % (HELLO_DIR, corral.port))
+    assert server.workers()                 # master = True really made a master
+    assert server.get("/").body == b"Hello, World!"
+
+
+def test_repeated_socket_options_all_listen(corral):
+    other = free_port()
+    corral.start("[uwsgi]\n" + hello(corral.port) +
+                 "http-socket = 127.0.0.1:%d\nsocket = %s\n" % (other, corral.sock))
+    assert http_request(("127.0.0.1", corral.port), "GET", "/").body == b"Hello, World!"
+    assert http_request(("127.0.0.1", other), "GET", "/").body == b"Hello, World!"
+    assert uwsgi_request(corral.sock, "GET", "/").body == b"Hello, World!"

@@ -2,7 +2,6 @@
 a plain page, an async view, a CSRF-protected form, an exception, and a
 JSON echo of the request body used by the integration tests."""
 import asyncio
-import json
 import os
 
 from django.http import HttpResponse, JsonResponse
