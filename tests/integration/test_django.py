@@ -2,11 +2,12 @@
 and over http-socket directly: each view, a 404, an exception, the CSRF
 round trip and nginx serving collectstatic output."""
 import json
+import os
 import re
 
 import pytest
 
-from conftest import django_ini
+from conftest import ROOT, django_ini
 
 
 @pytest.fixture(params=["nginx", "http-socket"])
@@ -126,3 +127,19 @@ def test_request_log_line(corral):
         r"\{\d+ vars in \d+ bytes\} \[[^\]]+\] GET /async/\?q=1 => "
         r"generated 68 bytes in \d+ msecs \(HTTP/1\.1 200\) \d+ headers in \d+ bytes"
         % server.workers()[0])
+
+
+def test_the_sample_ini_serves_the_site(corral, tmp_path):
+    """uwsgi.ini.sample as shipped, but for its two addresses (a test may
+    not take :8000 or /tmp) and the directory %d stands for."""
+    text = (ROOT / "uwsgi.ini.sample").read_text()
+    assert "http-socket = :8000" in text and "socket = /tmp/corral-example.sock" in text
+    text = text.replace("http-socket = :8000", "http-socket = 127.0.0.1:%d" % corral.port)
+    text = text.replace("socket = /tmp/corral-example.sock", "socket = %s" % corral.sock)
+    text = text.replace("%d/examples/django", "%s/examples/django" % ROOT)
+    server = corral.start(text, processes=2)
+    r = server.get("/")
+    assert r.status == 200 and b"Hello from Django on Corral" in r.body
+    assert oct(os.stat(corral.sock).st_mode & 0o777) == "0o660"
+    assert server.stop() == 0
+    assert not os.path.exists(corral.sock)
