@@ -218,3 +218,12 @@ def test_repeated_socket_options_all_listen(corral):
     assert http_request(("127.0.0.1", corral.port), "GET", "/").body == b"Hello, World!"
     assert http_request(("127.0.0.1", other), "GET", "/").body == b"Hello, World!"
     assert uwsgi_request(corral.sock, "GET", "/").body == b"Hello, World!"
+
+
+@pytest.mark.parametrize("how", ["wsgi-file = app.py", "module = app",
+                                 "wsgi-file = %s/app.py" % HELLO_DIR,
+                                 "module = app\ncallable = application"])
+def test_ways_of_naming_the_app(corral, how):
+    server = corral.start("[uwsgi]\nchdir = %s\n%s\nmaster = true\n"
+                          "http-socket = 127.0.0.1:%d\n" % (HELLO_DIR, how, corral.port))
+    assert server.get("/").body == b"Hello, World!"
