@@ -145,3 +145,18 @@ def test_request_lines_logged_by_default(corral):
     server = corral.start(hello_ini(corral))
     assert server.get("/pid").status == 200
     server.wait_log(r"GET /pid => generated \d+ bytes in \d+ msecs \(HTTP/1\.1 200\)")
+
+
+def test_many_concurrent_requests_through_nginx(corral, nginx):
+    server = corral.start(hello_ini(corral, processes=2, http=False, uwsgi=True,
+                                    extra="chmod-socket = 666\n"))
+
+    def one(i):
+        body = ("request %d " % i).encode() * 50
+        r = nginx.request("POST", "/echo", body=body)
+        return r.status, r.body == body
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(64)))
+    assert results == [(200, True)] * 64
+    assert server.running()
