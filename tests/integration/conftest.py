@@ -38,6 +38,8 @@ STATIC_ROOT = DJANGO_DIR / "staticfiles"
 PYTHON = "/usr/bin/python3"
 
 CORRAL_BIN = os.environ.get("CORRAL_BIN", str(ROOT / "build" / "corral"))
+if os.sep in CORRAL_BIN:      # build/corral: relative to where pytest started,
+    CORRAL_BIN = os.path.abspath(CORRAL_BIN)   # not to the test's tmp dir
 IS_UWSGI = os.path.basename(CORRAL_BIN).startswith("uwsgi")
 
 START_TIMEOUT = float(os.environ.get("CORRAL_START_TIMEOUT", "30"))
