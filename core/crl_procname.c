@@ -63,6 +63,8 @@ static const crl_option_t options[] = {
 static char *area;      /* the argv block, NULL when titles cannot be set */
 static size_t area_len; /* bytes from argv[0] to the end of the last env string */
 static size_t arg_len;  /* bytes of the original argv strings, NULs included */
+static char **volatile arg_copies; /* the heap copies argv[] now points to */
+static char **volatile env_copies; /* and environ (setenv may later replace the array) */
 
 int crl_procname_options_register(void)
 {
@@ -122,8 +124,11 @@ void crl_procname_init(int argc, char **argv)
     arg_len = alen;
     for (int i = 0; i < argc; i++)
         argv[i] = args[i];
-    free(args); /* the array only: argv[] now holds the copied strings */
+    /* Kept for the process lifetime: argv[] (outside the heap and the stack
+     * LeakSanitizer scans) points into these copies. */
+    arg_copies = args;
     environ = env;
+    env_copies = env;
     program_invocation_name = argv[0];
     const char *slash = strrchr(argv[0], '/');
     program_invocation_short_name = (char *)(slash ? slash + 1 : argv[0]);
