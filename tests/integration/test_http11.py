@@ -61,6 +61,12 @@ def application(environ, start_response):
     if path == "/nul-value":
         start_response("200 OK", [("X-Nul", "a\x00injected")])
         return [b"must not be sent"]
+    if path == "/short":                        # promises more than it sends
+        start_response("200 OK", [("Content-Length", "10")])
+        return [b"abc"]
+    if path == "/long":                         # sends more than it promises
+        start_response("200 OK", [("Content-Length", "3")])
+        return [b"abcdefghij"]
     if path == "/pid":
         body = str(os.getpid()).encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
@@ -259,6 +265,64 @@ def test_pipelined_close_ends_after_that_response(corral, conn_factory):
     assert c.closed_by_peer(), "a request after Connection: close was answered"
 
 
+def test_a_hundred_pipelined_requests_in_one_send(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(b"".join(head("/p/%d" % i) for i in range(100)))
+    for i in range(100):
+        r, _ = c.response()
+        assert r.body == str(i).encode(), (i, r)
+
+
+def test_head_sent_byte_by_byte(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    for b in head("/p/slow-but-fine"):
+        c.send(bytes([b]))
+    r, _ = c.response()
+    assert r.body == b"slow-but-fine"
+
+
+def test_pipelined_request_after_a_chunked_body(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"3\r\nabc\r\n0\r\n\r\n" + head("/p/next") +
+           b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nxy")
+    assert c.response()[0].body == b"abc"
+    assert c.response()[0].body == b"next"
+    assert c.response()[0].body == b"xy"
+
+
+def test_app_sending_less_than_its_content_length_ends_the_connection(corral, conn_factory):
+    """The client waits for 7 more bytes that never come: the server must
+    close, never start the next response inside this body."""
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^(error|warning): ", r"Content-Length|content length|bytes")
+    c = conn_factory(server)
+    c.send(head("/short") + head("/p/next"))
+    raw = c.read_head()
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    c.sock.settimeout(10)
+    rest = c.rest()
+    assert rest == b"abc", "after a short body: %r" % rest
+
+
+def test_app_sending_more_than_its_content_length_is_cut(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^(error|warning): ", r"Content-Length|content length|bytes")
+    c = conn_factory(server)
+    c.send(head("/long") + head("/p/next"))
+    r, _ = c.response()
+    assert r.body == b"abc"
+    # the surplus must not reach the client as the start of a response
+    try:
+        r2, _ = c.response()
+    except EOFError:
+        return
+    assert r2.body == b"next", r2
+
+
 def test_many_keepalive_clients_on_one_worker(corral, conn_factory):
     """Idle keep-alive connections do not hold the worker (issue 5)."""
     server = corral.start(app_ini(corral))
@@ -366,6 +430,21 @@ def test_expect_100_continue_arrives_before_the_body(corral, conn_factory):
     c.send(b"hello world")
     r, _ = c.response()
     assert r.status == 200 and r.body == b"hello world"
+
+
+def test_expect_100_continue_with_the_body_already_sent(corral, conn_factory):
+    """curl sends the body after a second without a 100: at most one 100,
+    before the final answer, and nothing after it."""
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+           b"Expect: 100-continue\r\n\r\nhello" + head("/p/next"))
+    r, _ = c.response()
+    if r.status == 100:
+        r, _ = c.response()
+    assert r.status == 200 and r.body == b"hello"
+    r, _ = c.response()
+    assert r.status == 200 and r.body == b"next", r
 
 
 def test_expect_100_continue_with_chunked_body(corral, conn_factory):
@@ -530,6 +609,7 @@ def test_limit_post_413(corral, conn_factory):
     r, _ = c.response()
     assert r.status == 413, r
     assert b"x" * 100 not in r.body
+    assert c.closed_by_peer(), "the unread body would be taken for the next request"
 
 
 @pytest.mark.xfail(strict=True, reason=(
