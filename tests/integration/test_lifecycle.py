@@ -645,8 +645,21 @@ def _stop_daemon(pid, timeout=15):
     wait_for(lambda: not [p for p in workers if alive(p)], 5, "the daemon's workers to exit")
 
 
-def _kill_daemon(pid):
-    for p in children(pid) + [pid]:
+def _kill_daemon(ini):
+    """After a failed daemon test: SIGKILL every process still running on
+    this test's config file (its path is unique to the test), and their
+    children, whatever pid the pidfile named."""
+    victims = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            args = Path("/proc/%s/cmdline" % entry).read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(ini).encode() in args:
+            victims.append(int(entry))
+    for p in victims + [c for v in victims for c in children(v)]:
         try:
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
@@ -672,7 +685,7 @@ def test_daemonize_returns_at_once_and_pidfile_names_the_master(tmp_path, option
     t0 = time.monotonic()
     p = run(["--ini", str(ini)], cwd=tmp_path, timeout=20)
     elapsed = time.monotonic() - t0
-    pid = None
+    stopped = False
     try:
         assert p.returncode == 0, p.stdout + p.stderr
         assert elapsed < 10, "the %s command took %.1f s to return" % (option, elapsed)
@@ -690,11 +703,11 @@ def test_daemonize_returns_at_once_and_pidfile_names_the_master(tmp_path, option
         assert "spawned worker 1" in log or IS_UWSGI
         assert int(pidfile.read_text()) == pid       # still the master's
         _stop_daemon(pid)
-        pid = None
+        stopped = True
         assert not pidfile.exists(), "vacuum left the pidfile"
     finally:
-        if pid:
-            _kill_daemon(pid)
+        if not stopped:
+            _kill_daemon(ini)
 
 
 def _try_get(addr):
@@ -1393,9 +1406,11 @@ def test_reload_of_a_daemon_keeps_its_pid_and_pidfile(tmp_path):
     ini.write_text(hello_ini(SimpleNamespace(port=port, sock=None), processes=2,
                              extra="daemonize = %s\npidfile = %s\n" % (logfile, pidfile)))
     p = run(["--ini", str(ini)], cwd=tmp_path, timeout=20)
-    assert p.returncode == 0, p.stdout + p.stderr
-    pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 10, "pidfile"))
+    stopped = False
     try:
+        assert p.returncode == 0, p.stdout + p.stderr
+        pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 10,
+                           "the pidfile"))
         old = wait_for(lambda: len(children(pid)) == 2 and children(pid), 10, "two workers")
         os.kill(pid, signal.SIGHUP)
         wait_for(lambda: (lambda c: len(c) == 2 and not set(c) & set(old))(children(pid)), 20,
@@ -1406,10 +1421,10 @@ def test_reload_of_a_daemon_keeps_its_pid_and_pidfile(tmp_path):
         text = logfile.read_text()
         assert text.count("detached: pid") == 1, text
         _stop_daemon(pid)
-        pid = None
+        stopped = True
     finally:
-        if pid:
-            _kill_daemon(pid)
+        if not stopped:
+            _kill_daemon(ini)
 
 
 @pytest.mark.corral_only
