@@ -67,6 +67,22 @@ def application(environ, start_response):
     if path == "/long":                         # sends more than it promises
         start_response("200 OK", [("Content-Length", "3")])
         return [b"abcdefghij"]
+    if path == "/204body":                      # a body where none may be
+        start_response("204 No Content", [])
+        return [b"must not be sent"]
+    if path == "/cookies":
+        start_response("200 OK", [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2"),
+                                  ("Content-Length", "2")])
+        return [b"ok"]
+    if path == "/close":                        # the app asks to close
+        start_response("200 OK", [("Content-Length", "2"), ("Connection", "close")])
+        return [b"ok"]
+    if path == "/env":
+        body = "%s|%s|%s|%s" % (environ.get("PATH_INFO"), environ.get("QUERY_STRING"),
+                                environ.get("HTTP_HOST"), environ.get("SERVER_PROTOCOL"))
+        body = body.encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
     if path == "/pid":
         body = str(os.getpid()).encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
@@ -321,6 +337,121 @@ def test_app_sending_more_than_its_content_length_is_cut(corral, conn_factory):
     except EOFError:
         return
     assert r2.body == b"next", r2
+
+
+def test_unread_body_is_skipped_before_the_next_request(corral, conn_factory):
+    """/p/ never reads wsgi.input: the server must skip the body, not take
+    it for the next request."""
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(b"POST /p/first HTTP/1.1\r\nHost: localhost\r\nContent-Length: 31\r\n\r\n"
+           b"GET /p/smuggled HTTP/1.1\r\nX: y" + head("/p/second"))
+    assert c.response()[0].body == b"first"
+    r, _ = c.response()
+    assert r.body == b"second", r
+
+
+def test_unread_chunked_body_is_skipped_before_the_next_request(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    smuggled = b"GET /p/smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    c = conn_factory(server)
+    c.send(b"POST /p/first HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"%x\r\n%s\r\n0\r\n\r\n" % (len(smuggled), smuggled) + head("/p/second"))
+    assert c.response()[0].body == b"first"
+    r, _ = c.response()
+    assert r.body == b"second", r
+
+
+def test_expect_100_continue_and_an_app_that_does_not_read(corral, conn_factory):
+    """Whether or not a 100 was sent, the body the client sends next is
+    never taken for a request."""
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(b"POST /p/first HTTP/1.1\r\nHost: localhost\r\nContent-Length: 31\r\n"
+           b"Expect: 100-continue\r\n\r\n")
+    r, _ = c.response()
+    if r.status == 100:
+        r, _ = c.response()
+    assert r.body == b"first"
+    try:
+        c.send(b"GET /p/smuggled HTTP/1.1\r\nX: y" + head("/p/second"))
+        r, _ = c.response()
+    except (EOFError, ConnectionError):
+        return                                   # closed: also safe
+    assert r.body == b"second", r
+
+
+def test_absolute_form_target(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(b"GET http://example.org:8080/env?q=1 HTTP/1.1\r\nHost: example.org:8080\r\n\r\n")
+    r, _ = c.response()
+    assert r.body == b"/env|q=1|example.org:8080|HTTP/1.1", r
+
+
+def test_request_line_over_buffer_size(corral):
+    server = corral.start(app_ini(corral, "buffer-size = 4096"))
+    server.expect_log(r"^(error|warning): ")
+    raw = exchange(server.http[0], head("/p/" + "a" * 6000))
+    assert re.match(rb"HTTP/1\.1 (414|431) ", raw), raw[:200]
+
+
+def test_two_set_cookie_headers_both_sent(corral):
+    server = corral.start(app_ini(corral))
+    r = server.get("/cookies")
+    assert r.header_all("Set-Cookie") == ["a=1; Path=/", "b=2"]
+
+
+def test_app_connection_close_closes(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    c = conn_factory(server)
+    c.send(head("/close") + head("/p/next"))
+    r, _ = c.response()
+    assert r.body == b"ok"
+    assert c.closed_by_peer(), "the app's Connection: close was ignored"
+
+
+def test_204_with_a_body_from_the_app_sends_no_body(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^(error|warning): ")
+    c = conn_factory(server)
+    c.send(head("/204body") + head("/p/next"))
+    raw = c.read_head()
+    assert raw.startswith(b"HTTP/1.1 204 "), raw
+    assert Response(raw).header("Transfer-Encoding") is None, raw
+    try:
+        r, _ = c.response()
+    except EOFError:
+        assert b"must not be sent" not in c.buf
+        return
+    assert r.body == b"next", r
+
+
+def test_64_keepalive_clients_on_2_workers(corral, conn_factory):
+    server = corral.start(app_ini(corral, processes=2))
+    conns = [conn_factory(server) for _ in range(64)]
+    for c in conns:
+        c.send(head("/pid"))
+    pids = set()
+    for c in conns:
+        r, _ = c.response()
+        assert r.status == 200
+        pids.add(r.body)
+    for i, c in enumerate(conns):
+        c.send(head("/p/%d" % i))
+    for i, c in enumerate(conns):
+        assert c.response()[0].body == str(i).encode()
+
+
+def test_protocol_http_on_a_plain_socket(corral):
+    port = corral.port
+    corral.write("h11app.py", APP)
+    server = corral.start("[uwsgi]\nchdir = %s\nmodule = h11app:application\nmaster = true\n"
+                          "socket = 127.0.0.1:%d\nprotocol = http\n" % (corral.tmp, port))
+    raw = exchange(("127.0.0.1", port), head("/p/plain", extra="Connection: close\r\n"))
+    r = Response(raw)
+    assert r.status == 200 and r.body == b"plain"
+    server.http, server.uwsgi = [("127.0.0.1", port)], []
 
 
 def test_many_keepalive_clients_on_one_worker(corral, conn_factory):

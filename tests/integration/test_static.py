@@ -27,6 +27,7 @@ CSS = b"body { color: #123456; }\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 JSON = b'{"static": true}\n'
 INDEX = b"<!doctype html><title>sub index</title>\n"
+HUGE = bytes((i * 13 + 5) & 0xFF for i in range(5 * 1024 * 1024 + 3))
 MTIME = 1700000000          # Tue, 14 Nov 2023 22:13:20 GMT
 
 APP = r'''
@@ -51,6 +52,13 @@ def make_tree(tmp):
         (root / name).write_bytes(data)
     for name in files:
         os.utime(root / name, (MTIME, MTIME))
+    (root / "a b \u00e9.txt").write_bytes(b"spaced name\n")
+    (root / "huge.bin").write_bytes(HUGE)
+    (tmp / "docs" / "static2").mkdir(parents=True)
+    (tmp / "docs" / "static2" / "two.txt").write_bytes(b"map2 file\n")
+    (tmp / "checked").mkdir()
+    (tmp / "checked" / "robots.txt").write_bytes(b"User-agent: *\n")
+    (tmp / "single.txt").write_bytes(b"single file map\n")
     (root / "escape.txt").symlink_to(outside / "secret.txt")
     (root / "escdir").symlink_to(outside)
     (root / "rel-escape.txt").symlink_to("../outside/secret.txt")
@@ -66,6 +74,9 @@ def static_ini(corral):
         "master = true", "processes = 1",
         "http-socket = 127.0.0.1:%d" % corral.port, "socket = %s" % corral.sock,
         "static-map = /static=%s" % root,
+        "static-map = /favicon.ico=%s" % (corral.tmp / "single.txt"),
+        "static-map2 = /static2=%s" % (corral.tmp / "docs"),
+        "check-static = %s" % (corral.tmp / "checked"),
         "static-index = index.html",
         "static-gzip-all = true",
         r"static-expires-uri = ^/static/style\.css$ 3600",
@@ -258,6 +269,94 @@ def test_missing_file_and_post_go_to_the_app(static_server, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_if_range(static_server, transport):
+    r, _ = fetch(static_server, transport, "/static/big.bin")
+    etag = r.header("ETag")
+    r, _ = fetch(static_server, transport, "/static/big.bin",
+                 headers={"Range": "bytes=0-3", "If-Range": etag})
+    assert r.status == 206 and r.body == BIG[:4]
+    r, _ = fetch(static_server, transport, "/static/big.bin",
+                 headers={"Range": "bytes=0-3", "If-Range": '"stale"'})
+    assert r.status == 200 and r.body == BIG
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_garbage_if_modified_since_is_ignored(static_server, transport):
+    r, _ = fetch(static_server, transport, "/static/hello.txt",
+                 headers={"If-Modified-Since": "yesterday, more or less"})
+    assert r.status == 200 and r.body == HELLO
+
+
+def test_encoded_file_name_and_query(static_server):
+    r, _ = fetch(static_server, "http", "/static/a%20b%20%C3%A9.txt?v=3")
+    assert r.status == 200 and r.body == b"spaced name\n", r
+    r, _ = fetch(static_server, "uwsgi", "/static/a b \u00e9.txt?v=3")
+    assert r.status == 200 and r.body == b"spaced name\n", r
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_static_map2_check_static_and_single_file_map(static_server, transport):
+    r, _ = fetch(static_server, transport, "/static2/two.txt")
+    assert r.status == 200 and r.body == b"map2 file\n"
+    r, _ = fetch(static_server, transport, "/robots.txt")
+    assert r.status == 200 and r.body == b"User-agent: *\n"
+    r, _ = fetch(static_server, transport, "/favicon.ico")
+    assert r.status == 200 and r.body == b"single file map\n"
+    r, _ = fetch(static_server, transport, "/favicon.ico/x")
+    assert r.body == b"app GET /favicon.ico/x"
+
+
+def read_all(s, deadline_s=60):
+    raw = b""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        raw += chunk
+    return raw
+
+
+def test_huge_file_then_the_next_request(static_server):
+    """The pipelined request after a 5 MiB sendfile follows its last byte."""
+    import socket
+    with socket.create_connection(static_server.http[0], timeout=30) as s:
+        s.sendall(b"GET /static/huge.bin HTTP/1.1\r\nHost: a\r\n\r\n"
+                  b"GET /static/hello.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        raw = read_all(s)
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"Content-Length: %d" % len(HUGE) in head
+    assert rest[:len(HUGE)] == HUGE, "the file arrived damaged (%d bytes)" % len(rest)
+    r = Response(rest[len(HUGE):])
+    assert r.status == 200 and r.body == HELLO
+
+
+def test_huge_file_to_a_slow_but_steady_reader_arrives_whole(corral):
+    """A reader with a 4 KiB window for 3 s (more than socket-timeout = 1,
+    while bytes keep flowing), then at full speed: the whole file."""
+    import socket
+    server = corral.start(static_ini(corral) + "socket-timeout = 1\n")
+    server.fd_probe = "/static/hello.txt"
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(30)
+    s.connect(server.http[0])
+    with s:
+        s.sendall(b"GET /static/huge.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        raw = b""
+        slow_until = time.monotonic() + 3
+        while time.monotonic() < slow_until:
+            raw += s.recv(4096)
+        assert len(raw) > 10000, "no progress in the slow phase: %d bytes" % len(raw)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        raw += read_all(s)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"Content-Length: %d" % len(HUGE) in head
+    assert len(body) == len(HUGE), "got %d of %d bytes" % (len(body), len(HUGE))
+    assert body == HUGE
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_symlink_inside_the_root_is_served(static_server, transport):
     r, _ = fetch(static_server, transport, "/static/inside-link.txt")
     assert r.status == 200 and r.body == HELLO
@@ -407,6 +506,33 @@ def test_django_reverse_and_redirects_carry_the_prefix(django_server):
     assert r.header("Location") == "/api/echo/?a=b"
     r = django_server.get("/api/form/")
     assert r.status == 200 and b"csrfmiddlewaretoken" in r.body
+
+
+def test_django_form_post_with_csrf_through_the_mount(django_server):
+    r = django_server.get("/api/form/")
+    cookie = next(v for v in r.header_all("Set-Cookie") if v.startswith("csrftoken="))
+    token_cookie = cookie.split(";")[0].split("=", 1)[1]
+    assert "Path=/" in cookie, cookie
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', r.body).group(1).decode()
+    body = "csrfmiddlewaretoken=%s&name=mounted" % token
+    r = django_server.request("POST", "/api/form/", body=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": "csrftoken=%s" % token_cookie})
+    assert r.status == 200, r
+    assert b'<span id="name">mounted</span>' in r.body
+
+
+def test_django_404_and_mount_boundaries(django_server):
+    r = django_server.get("/api/nothing-here/")
+    assert r.status == 404
+    r = django_server.get("/apix/echo/")
+    assert r.status == 404 and b'"path"' not in r.body, r
+    r = django_server.get("/api")
+    assert r.status in (200, 301, 302), r
+    if r.status == 200:
+        assert b"Hello from Django on Corral" in r.body
+    else:
+        assert r.header("Location") in ("/api/", "http://localhost/api/")
 
 
 def test_django_routes_are_not_served_without_the_prefix(django_server):
