@@ -343,6 +343,21 @@ static ssize_t read_raw(crl_conn_t *c, void *buf, size_t len)
     return read_socket(c, buf, len);
 }
 
+/* The body cannot be read on: answer the client (when nothing was sent
+ * yet) and fail the app's read; whatever the app answers is dropped. */
+static ssize_t body_failed(crl_conn_t *c, int status, int err)
+{
+    char body[64];
+    if (c->head_state != CRL_HEAD_SENT) {
+        snprintf(body, sizeof(body), "%d %s\n", status, crl_http_reason(status));
+        send_simple(c, status, body);
+    }
+    if (!c->broken)
+        c->broken = err;
+    c->keepalive = 0;
+    return err;
+}
+
 static ssize_t read_chunked(crl_conn_t *c, char *buf, size_t len)
 {
     while (!c->body_done) {
@@ -355,8 +370,7 @@ static ssize_t read_chunked(crl_conn_t *c, char *buf, size_t len)
         if (rc == CRL_ERROR) {
             crl_log(CRL_LOG_ERR, 0, "bad chunked body from %s: %s", c->peer,
                     crl_http_chunked_strerror(c->chunk_st.error));
-            c->broken = -EPROTO;
-            return -EPROTO;
+            return body_failed(c, 400, -EPROTO);
         }
         if (rc >= 0) {
             /* The bytes after the body belong to the next request. */
@@ -373,8 +387,7 @@ static ssize_t read_chunked(crl_conn_t *c, char *buf, size_t len)
         if (limit_post > 0 && c->chunked_total > limit_post) {
             crl_log(CRL_LOG_ERR, 0, "chunked body from %s exceeds limit-post (%lld bytes)",
                     c->peer, (long long)limit_post);
-            c->broken = -EFBIG;
-            return -EFBIG;
+            return body_failed(c, 413, -EFBIG);
         }
         if (dl > 0)
             return (ssize_t)dl;
