@@ -484,3 +484,8 @@ int crl_daemon_chroot_configured(void)
 {
     return conf.chroot != NULL;
 }
+
+int crl_daemon_detaches_late(void)
+{
+    return conf.daemonize2 != NULL;
+}

@@ -52,6 +52,10 @@ int crl_daemon_drop_privileges(void);
 /* Write pidfile2 (after the drop). CRL_OK when not configured. */
 int crl_daemon_write_pidfile2(void);
 
+/* 1 when daemonize2 is configured (the master's pid changes after the
+ * app is loaded). */
+int crl_daemon_detaches_late(void);
+
 /* 1 when the instance runs in a chroot (a re-exec reload is impossible
  * there: the binary is outside). */
 int crl_daemon_chroot_configured(void);

@@ -432,9 +432,10 @@ static int config_still_valid(void)
  * pid: pidfiles, systemd and the workers' parent stay right). It re-reads
  * the configuration and re-imports the application; the listening sockets
  * and the current workers are handed over, and the workers keep serving
- * until their replacements are ready. Returns only when it did not happen
- * (the caller then reloads by forking new workers). */
-static void reexec(void)
+ * until their replacements are ready. Returns only when it did not happen:
+ * CRL_DECLINED when the new configuration is invalid (nothing must change),
+ * CRL_ERROR when exec failed (the caller reloads by forking instead). */
+static int reexec(void)
 {
     char buf[16384];
     size_t len = 0;
@@ -442,7 +443,7 @@ static void reexec(void)
     if (!config_still_valid()) {
         crl_log(CRL_LOG_ERR, 0, "reload refused: the configuration on disk has errors (see "
                 "above); the current workers keep serving");
-        return;
+        return CRL_DECLINED;
     }
     for (size_t i = 0; i < MAX_PROCS && len < sizeof(buf) - 48; i++)
         if (procs[i].pid)
@@ -461,6 +462,7 @@ undo:
     crl_scoreboard_unexport();
     unsetenv(CRL_WORKERS_ENV);
     unsetenv(CRL_REEXEC_ENV);
+    return CRL_ERROR;
 }
 
 /* In a re-executed master: take over the previous image's workers. They
@@ -493,9 +495,10 @@ static void adopt_workers(void)
 static void reload(void)
 {
     if (!conf.lazy_apps && saved_argv && !crl_daemon_chroot_configured()) {
-        reexec();
-        if (degraded)
-            return; /* without a loadable app, forking new workers cannot help */
+        /* Refused (bad configuration): keep the current workers. Degraded
+         * (no loadable app): forking new workers cannot help either. */
+        if (reexec() == CRL_DECLINED || degraded)
+            return;
     }
     crl_log(CRL_LOG_INFO, 0, "graceful reload: starting new workers");
     generation++;
@@ -896,6 +899,11 @@ static void check_hooks(void)
     }
 }
 
+static int daemonize2_pending(void)
+{
+    return !reexeced && crl_daemon_detaches_late();
+}
+
 static int pidfile_is_ours(void)
 {
     char buf[32] = { 0 };
@@ -907,24 +915,36 @@ static int pidfile_is_ours(void)
     return n > 0 && atoi(buf) == (int)getpid();
 }
 
-static int write_pidfile(void)
+/* The pidfile stays open: daemonize2 detaches after privileges are
+ * dropped, and the detached master rewrites its pid through it. */
+static int pidfile_fd = -1;
+
+static int write_pid(void)
 {
     char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    if (ftruncate(pidfile_fd, 0) != 0 || pwrite(pidfile_fd, buf, (size_t)n, 0) != n) {
+        crl_log(CRL_LOG_ERR, errno, "option 'pidfile': cannot write %s", conf.pidfile);
+        return CRL_ERROR;
+    }
+    return CRL_OK;
+}
+
+static int write_pidfile(void)
+{
     if (reexeced && pidfile_is_ours()) {
         pidfile_written = 1; /* same pid across the reload: nothing to write */
         return CRL_OK;
     }
-    int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-    int fd = open(conf.pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, buf, (size_t)n) != n) {
-        crl_log(CRL_LOG_ERR, errno, "cannot write pidfile %s", conf.pidfile);
-        if (fd >= 0)
-            close(fd);
+    pidfile_fd = open(conf.pidfile, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (pidfile_fd < 0) {
+        crl_log(CRL_LOG_ERR, errno, "option 'pidfile': cannot create %s", conf.pidfile);
         return CRL_ERROR;
     }
-    close(fd);
     pidfile_written = 1;
-    return CRL_OK;
+    /* With daemonize2 the pid that stays is the detached child's: the file
+     * is written once, after the detach, never with the parent's pid. */
+    return daemonize2_pending() ? CRL_OK : write_pid();
 }
 
 /* Remove the pidfile only if it still holds our pid: another instance may
@@ -991,11 +1011,10 @@ static int prepare(void)
         crl_log(CRL_LOG_ERR, 0, "no application configured: set module, wsgi-file or mount");
         return CRL_ERROR;
     }
-    pid_t before = getpid();
     if (!reexeced && crl_daemon_detach(CRL_DAEMON_LATE) != CRL_OK)
         return CRL_ERROR;
-    if (getpid() != before && conf.pidfile)
-        write_pidfile(); /* daemonize2: the master is now the detached child */
+    if (pidfile_fd >= 0 && daemonize2_pending() && write_pid() != CRL_OK)
+        return CRL_ERROR; /* daemonize2: the master is now the detached child */
     return CRL_OK;
 }
 

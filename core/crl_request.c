@@ -676,8 +676,8 @@ static int read_uwsgi(crl_conn_t *c)
         ssize_t r = read_more(c, 0);
         if (r > 0)
             continue;
-        if (r == 0 && c->rlen == 0)
-            return CRL_DONE; /* connected and closed: a probe */
+        if ((r == 0 || r == -ECONNRESET) && c->rlen == 0)
+            return CRL_DONE; /* connected and closed (or reset): a probe */
         crl_log(CRL_LOG_ERR, r < 0 ? (int)-r : 0,
                 "truncated uwsgi packet from %s on %s: got %zu bytes", c->peer,
                 c->listener->name, c->rlen);

@@ -511,9 +511,15 @@ static void client_accept(wt_t *w, crl_listener_t *l, int lfd)
     int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE) {
+            static int64_t last_warned;
+            int64_t now = crl_scoreboard_now_ms();
             if (w->idle_head)
                 client_free(w, w->idle_head); /* make room: the longest-idle client goes */
-            crl_log(CRL_LOG_WARN, errno, "worker %u: accept on %s", w->id, l->name);
+            if (now - last_warned >= 10000) { /* once per 10 s, not per connection */
+                crl_log(CRL_LOG_WARN, errno, "worker %u: accept on %s (out of descriptors: "
+                        "closing the longest-idle connections)", w->id, l->name);
+                last_warned = now;
+            }
         } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
             crl_log(CRL_LOG_ERR, errno, "worker %u: accept on %s", w->id, l->name);
         }
