@@ -577,3 +577,63 @@ def test_front_end_and_api_on_one_keepalive_connection(django_server):
     assert b"corral-example-stylesheet" in bodies[2]
     assert bodies[3].startswith(b"/api/form/")
     assert bodies[4] == FRONT_JS
+
+
+# ---------------------------------------------------------------------------
+# mount forms and the SCRIPT_NAME / PATH_INFO split
+
+MOUNT_APP = '''
+def {name}(environ, start_response):
+    body = ("{tag}|%s|%s" % (environ.get("SCRIPT_NAME", "-"),
+                             environ.get("PATH_INFO", "-"))).encode("latin-1")
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
+
+@pytest.fixture
+def mounts_server(corral):
+    corral.write("mount_a.py", MOUNT_APP.format(name="application", tag="A"))
+    corral.write("mount_b.py", MOUNT_APP.format(name="application", tag="B"))
+    corral.write("mount_c.py", MOUNT_APP.format(name="app", tag="C"))
+    corral.write("mount_default.py", MOUNT_APP.format(name="application", tag="D"))
+    return corral.start("\n".join([
+        "[uwsgi]", "chdir = %s" % corral.tmp, "master = true", "processes = 1",
+        "http-socket = 127.0.0.1:%d" % corral.port, "socket = %s" % corral.sock,
+        "module = mount_default",
+        "mount = /a=%s" % (corral.tmp / "mount_a.py"),      # file.py form
+        "mount = /b=mount_b",                               # module form
+        "mount = /b/c=mount_c:app",                         # module:callable form
+        "manage-script-name = true",
+    ]) + "\n")
+
+
+@pytest.mark.parametrize("path,want", [
+    ("/a/x", "A|/a|/x"),
+    ("/a", "A|/a|"),
+    ("/a/", "A|/a|/"),
+    ("/ab", "D||/ab"),
+    ("/b/y/z", "B|/b|/y/z"),
+    ("/b/c/z", "C|/b/c|/z"),
+    ("/b/cz", "B|/b|/cz"),
+    ("/other", "D||/other"),
+    ("/b/%C3%A9", "B|/b|/\u00e9".encode().decode("latin-1")),
+])
+def test_mount_forms_and_longest_prefix(mounts_server, path, want):
+    r = mounts_server.get(path)
+    assert r.status == 200 and r.body.decode("latin-1") == want, r
+
+
+@pytest.mark.parametrize("modifier1,script_name,path,want", [
+    (0, "", "/b/c/z", "C|/b/c|/z"),          # nginx without SCRIPT_NAME
+    (30, "/b", "/b/y", "B|/b|/y"),           # uWSGI's modifier1 30 strips it
+    (0, "/b", "/y", "B|/b|/y"),              # SCRIPT_NAME already split
+    (30, "/a", "/a", "A|/a|"),
+])
+def test_mount_over_uwsgi(mounts_server, corral, modifier1, script_name, path, want):
+    pairs = [(k, v) for k, v in uwsgi_vars("GET", path) if k != "SCRIPT_NAME"]
+    pairs.append(("SCRIPT_NAME", script_name))
+    raw = exchange(corral.sock, uwsgi_packet(pairs, modifier1=modifier1))
+    r = Response(raw)
+    assert r.status == 200 and r.body.decode() == want, r
