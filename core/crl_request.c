@@ -661,7 +661,7 @@ static int uwsgi_error(crl_conn_t *c, const crl_uwsgi_packet_t *pkt)
     return CRL_ERROR;
 }
 
-static int read_uwsgi(crl_conn_t *c)
+static int read_uwsgi(crl_conn_t *c, int nonblock)
 {
     crl_uwsgi_packet_t pkt;
 
@@ -673,9 +673,11 @@ static int read_uwsgi(crl_conn_t *c)
         }
         if (n == CRL_ERROR)
             return uwsgi_error(c, &pkt);
-        ssize_t r = read_more(c, 0);
+        ssize_t r = read_more(c, nonblock);
         if (r > 0)
             continue;
+        if (r == -EAGAIN)
+            return CRL_AGAIN;
         if ((r == 0 || r == -ECONNRESET) && c->rlen == 0)
             return CRL_DONE; /* connected and closed (or reset): a probe */
         crl_log(CRL_LOG_ERR, r < 0 ? (int)-r : 0,
@@ -870,7 +872,7 @@ static int read_http(crl_conn_t *c, int nonblock)
 
 int crl_conn_read_request(crl_conn_t *c, int nonblock)
 {
-    return c->listener->proto == CRL_PROTO_HTTP ? read_http(c, nonblock) : read_uwsgi(c);
+    return c->listener->proto == CRL_PROTO_HTTP ? read_http(c, nonblock) : read_uwsgi(c, nonblock);
 }
 
 /* Read away the rest of the body (up to DRAIN_LIMIT). Returns 1 when the

@@ -84,9 +84,9 @@ void crl_conn_peer_text(const struct sockaddr *sa, char *host, size_t hostcap, c
                         size_t portcap);
 
 /* Read and parse the next request head and fill c->req. With nonblock
- * (HTTP only) a head that has not fully arrived returns CRL_AGAIN without
- * waiting: the caller parks the connection (the bytes so far are
- * rbuf[0..rlen)). CRL_OK: ready for the app; CRL_DONE: nothing to serve
+ * a head that has not fully arrived returns CRL_AGAIN without waiting: the
+ * caller parks the connection (the bytes so far are rbuf[0..rlen)).
+ * CRL_OK: ready for the app; CRL_DONE: nothing to serve
  * (the client closed, or an error response was already sent and logged);
  * CRL_ERROR: a bad request, logged (and answered when the client speaks
  * HTTP). */

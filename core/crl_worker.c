@@ -443,12 +443,17 @@ static void client_park(wt_t *w, client_t *cl, int64_t now)
         memcpy(cl->pending, c->rbuf, c->rlen);
         cl->npending = c->rlen;
     }
-    /* A head must arrive whole within http-timeout of its first bytes: a
-     * client trickling bytes does not push the deadline back. */
-    if (cl->npending == 0)
+    /* A head must arrive whole within http-timeout (socket-timeout for the
+     * uwsgi protocol) of its first bytes: a client trickling bytes does not
+     * push the deadline back. */
+    if (cl->listener->proto != CRL_PROTO_HTTP) {
+        if (cl->deadline_ms == 0)
+            cl->deadline_ms = now + conf.socket_timeout * 1000;
+    } else if (cl->npending == 0) {
         cl->deadline_ms = now + (w->draining ? DRAIN_GRACE_MS : conf.keepalive_timeout * 1000);
-    else if (!had_partial)
+    } else if (!had_partial) {
         cl->deadline_ms = now + conf.http_timeout * 1000;
+    }
     c->fd = -1;
     idle_append(w, cl);
 }
@@ -530,16 +535,21 @@ static void client_accept(wt_t *w, crl_listener_t *l, int lfd)
         return;
     }
     if (l->proto != CRL_PROTO_HTTP) {
-        /* uwsgi: one request per connection, served now; nothing to keep. */
+        /* uwsgi: one request per connection. nginx sends the head at once:
+         * serve it now, with nothing to keep. A head still on its way is
+         * parked in epoll rather than waited for. */
         char host[64], port[8];
         struct timespec t0;
         crl_conn_peer_text((struct sockaddr *)&peer, host, sizeof(host), port, sizeof(port));
         crl_conn_start(&w->conn, fd, l, host, port, NULL, 0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (crl_conn_read_request(&w->conn, 0) == CRL_OK)
-            serve_one(w, &t0);
-        crl_conn_close(&w->conn);
-        return;
+        int rc = crl_conn_read_request(&w->conn, 1);
+        if (rc != CRL_AGAIN) {
+            if (rc == CRL_OK)
+                serve_one(w, &t0);
+            crl_conn_close(&w->conn);
+            return;
+        }
     }
     client_t *cl = calloc(1, sizeof(*cl));
     if (cl == NULL) {
@@ -562,7 +572,10 @@ static void client_accept(wt_t *w, crl_listener_t *l, int lfd)
         client_free(w, cl);
         return;
     }
-    client_run(w, cl);
+    if (l->proto == CRL_PROTO_HTTP)
+        client_run(w, cl);
+    else
+        client_park(w, cl, crl_scoreboard_now_ms()); /* the bytes so far are in conn */
 }
 
 /* Close idle clients whose time is up; a partial head gets a 408. */
@@ -573,7 +586,11 @@ static void sweep_idle(wt_t *w, int64_t now)
         next = cl->next;
         if (cl->deadline_ms > now)
             continue;
-        if (cl->npending) {
+        if (cl->npending && cl->listener->proto != CRL_PROTO_HTTP) {
+            crl_log(CRL_LOG_ERR, 0, "uwsgi request from %s on %s: the head did not arrive "
+                    "within socket-timeout (%zu bytes received)", cl->peer, cl->listener->name,
+                    cl->npending);
+        } else if (cl->npending) {
             crl_log(CRL_LOG_ERR, 0, "bad HTTP request from %s on %s: the request head did not "
                     "arrive within http-timeout (408)", cl->peer, cl->listener->name);
             static const char resp[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
