@@ -83,6 +83,28 @@ def application(environ, start_response):
         body = body.encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
+    if path == "/raise":
+        raise RuntimeError("h11app: /raise always fails")
+    if path == "/gen-fail":                     # fails after the first chunk
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        def gen_fail():
+            yield b"partial,"
+            raise RuntimeError("h11app: /gen-fail fails mid-body")
+        return gen_fail()
+    if path == "/cl-fail":                      # fails before its length is sent
+        start_response("200 OK", [("Content-Length", "100")])
+        def cl_fail():
+            yield b"partial,"
+            raise RuntimeError("h11app: /cl-fail fails mid-body")
+        return cl_fail()
+    if path == "/bigheader":
+        start_response("200 OK", [("X-Big", "v" * 20000), ("Content-Length", "2")])
+        return [b"ok"]
+    if path == "/xff":
+        body = ("%s|%s" % (environ.get("HTTP_X_FORWARDED_FOR"),
+                           sorted(k for k in environ if k.startswith("HTTP_X")))).encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
     if path == "/pid":
         body = str(os.getpid()).encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
@@ -839,3 +861,95 @@ def test_http_socket_port_from_the_environment(corral, tmp_path):
             time.sleep(0.1)
     r = Response(raw)
     assert r.status == 200 and r.body == b"iis"
+
+
+def test_app_exception_gives_500_and_the_connection_stays_in_step(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^Traceback", r"^error: ", r"^  ", r"RuntimeError")
+    c = conn_factory(server)
+    c.send(head("/raise") + head("/p/next"))
+    r, _ = c.response()
+    assert r.status == 500
+    try:
+        r, _ = c.response()
+    except EOFError:
+        return
+    assert r.body == b"next", r
+
+
+def test_failure_mid_chunked_body_never_looks_complete(corral, conn_factory):
+    """A client must be able to tell a truncated body: no final 0-size
+    chunk after the app failed, and the connection closes."""
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^Traceback", r"^error: ", r"^  ", r"RuntimeError")
+    c = conn_factory(server)
+    c.send(head("/gen-fail") + head("/p/next"))
+    r = Response(c.read_head())
+    assert r.status == 200
+    assert (r.header("Transfer-Encoding") or "").lower() == "chunked"
+    c.sock.settimeout(10)
+    rest = c.rest()
+    assert b"partial," in rest
+    assert not rest.endswith(b"0\r\n\r\n"), "a truncated body was ended as complete: %r" % rest
+    assert b"next" not in rest
+
+
+def test_failure_before_content_length_is_reached_closes(corral, conn_factory):
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^Traceback", r"^error: ", r"^  ", r"RuntimeError", r"Content-Length")
+    c = conn_factory(server)
+    c.send(head("/cl-fail") + head("/p/next"))
+    r = Response(c.read_head())
+    assert r.status == 200 and r.header("Content-Length") == "100"
+    c.sock.settimeout(10)
+    rest = c.rest()
+    assert rest == b"partial,", rest
+
+
+def test_large_response_header_from_the_app(corral):
+    server = corral.start(app_ini(corral))
+    server.expect_log(r"^(error|warning): ")
+    raw = exchange(server.http[0], head("/bigheader", extra="Connection: close\r\n"))
+    r = Response(raw)
+    if r.status == 200:
+        assert r.header("X-Big") == "v" * 20000 and r.body == b"ok"
+    else:
+        assert r.status == 500 and b"v" * 100 not in raw
+
+
+def test_underscore_header_does_not_spoof_a_dash_header(corral):
+    """X_Forwarded_For and X-Forwarded-For must not both become
+    HTTP_X_FORWARDED_FOR: a proxy that sets the one passes the other."""
+    server = corral.start(app_ini(corral))
+    r = server.get("/xff", headers={"X-Forwarded-For": "10.0.0.1", "X_Forwarded_For": "6.6.6.6"})
+    assert r.status == 200
+    assert r.text.split("|")[0] == "10.0.0.1", r.text
+
+
+@pytest.mark.parametrize("raw,extra,status", [
+    pytest.param(b"GET / HTTP/1.1\nHost: a\n\n", "", 400, id="400"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nX: %s\r\n\r\n" % (b"b" * 6000),
+                 "buffer-size = 4096", 431, id="431"),
+    pytest.param(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n",
+                 "limit-post = 100", 413, id="413"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", "", 417, id="417"),
+    pytest.param(b"GET / HTTP/1.1\r\nHo", "http-timeout = 1\nsocket-timeout = 1", 408,
+                 id="408"),
+])
+@pytest.mark.xfail(strict=True, reason=(
+    "Corral bug: error responses carry no Date header (RFC 9110 6.6.1: MUST in "
+    "every 4xx): send_simple() in core/crl_request.c (used by http_reject and "
+    "crl_response_error) writes only Content-Type, Content-Length and "
+    "Connection, and the canned 408 of sweep_idle() in core/crl_worker.c has "
+    "none either"))
+def test_error_responses_are_framed_and_dated(corral, raw, extra, status):
+    """RFC 9110 6.6.1: an origin server with a clock sends Date in every
+    4xx response; each error response closes the connection."""
+    server = corral.start(app_ini(corral, extra))
+    server.expect_log(r"^(error|warning): ")
+    out = exchange(server.http[0], raw)
+    r = Response(out)
+    assert r.status == status, out
+    assert r.header("Content-Length") == str(len(r.body)), out
+    assert (r.header("Connection") or "").lower() == "close", out
+    assert r.header("Date"), "no Date header in %r" % out

@@ -281,6 +281,16 @@ def test_if_range(static_server, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_if_none_match_weak_and_star(static_server, transport):
+    r, _ = fetch(static_server, transport, "/static/hello.txt")
+    etag = r.header("ETag")
+    for inm in ("W/" + etag, "*", '"a", W/%s, "b"' % etag):
+        r, raw = fetch(static_server, transport, "/static/hello.txt",
+                       headers={"If-None-Match": inm})
+        assert r.status == 304, (inm, r)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_garbage_if_modified_since_is_ignored(static_server, transport):
     r, _ = fetch(static_server, transport, "/static/hello.txt",
                  headers={"If-Modified-Since": "yesterday, more or less"})
@@ -401,6 +411,17 @@ def test_traversal_over_uwsgi(static_server, path):
         assert SECRET not in raw, (p, raw)
         assert re.match(rb"HTTP/1\.[01] (400|403|404) ", raw), (p, raw[:200])
         assert b"static hello" not in raw, (p, raw)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Corral bug: the static 403 is sent by crl_response_error -> send_simple() "
+    "(core/crl_request.c), which writes no Date header (RFC 9110 6.6.1: MUST "
+    "in every 4xx), unlike the 200/206/304/416 file responses"))
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_static_403_is_dated(static_server, transport):
+    r, raw = fetch(static_server, transport, "/static/escape.txt")
+    assert r.status == 403, raw
+    assert r.header("Date"), raw
 
 
 def test_no_static_file_outside_root_even_when_it_exists(static_server, corral):
