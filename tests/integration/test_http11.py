@@ -953,3 +953,25 @@ def test_error_responses_are_framed_and_dated(corral, raw, extra, status):
     assert r.header("Content-Length") == str(len(r.body)), out
     assert (r.header("Connection") or "").lower() == "close", out
     assert r.header("Date"), "no Date header in %r" % out
+
+
+def test_a_thousand_pipelined_requests_beyond_the_buffer(corral, conn_factory):
+    server = corral.start(app_ini(corral, "buffer-size = 4096"))
+    c = conn_factory(server)
+    c.send(b"".join(head("/p/%d" % i) for i in range(1000)))
+    for i in range(1000):
+        r, _ = c.response()
+        assert r.body == str(i).encode(), (i, r)
+
+
+@pytest.mark.parametrize("delta,status", [(-1, 200), (0, 200), (1, 431)])
+def test_head_at_the_buffer_size_boundary(corral, delta, status):
+    """buffer-size is the largest head accepted, to the byte."""
+    server = corral.start(app_ini(corral, "buffer-size = 4096"))
+    server.expect_log(r"^(error|warning): ")
+    base = head("/p/x", extra="Connection: close\r\nX-Pad: \r\n")
+    pad = 4096 + delta - len(base)
+    raw = head("/p/x", extra="Connection: close\r\nX-Pad: %s\r\n" % ("p" * pad))
+    assert len(raw) == 4096 + delta
+    r = Response(exchange(server.http[0], raw))
+    assert r.status == status, r

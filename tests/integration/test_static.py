@@ -658,3 +658,17 @@ def test_mount_over_uwsgi(mounts_server, corral, modifier1, script_name, path, w
     raw = exchange(corral.sock, uwsgi_packet(pairs, modifier1=modifier1))
     r = Response(raw)
     assert r.status == 200 and r.body.decode() == want, r
+
+
+def test_django_mount_behind_nginx(django_server, nginx):
+    """nginx passes everything but /static/ to the uwsgi socket, with no
+    SCRIPT_NAME: the mount still splits /api off."""
+    r = nginx.get("/api/where/")
+    assert r.status == 200, r
+    assert r.text == "/api/form/ http://localhost/api/echo/ /api /where/", r.text
+    r = nginx.get("/api/echo")
+    assert r.status == 301 and r.header("Location") == "/api/echo/", r
+    r = nginx.get("/")
+    assert r.status == 200 and r.body == FRONT_INDEX
+    r = nginx.get("/app.js")
+    assert r.status == 200 and r.body == FRONT_JS
