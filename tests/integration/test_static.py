@@ -672,3 +672,22 @@ def test_django_mount_behind_nginx(django_server, nginx):
     assert r.status == 200 and r.body == FRONT_INDEX
     r = nginx.get("/app.js")
     assert r.status == 200 and r.body == FRONT_JS
+
+
+def test_head_to_django_then_the_front_end_on_one_connection(django_server):
+    """Django answers HEAD with its body: the server must drop it."""
+    import socket
+    with socket.create_connection(django_server.http[0], timeout=15) as s:
+        s.sendall(b"HEAD /api/ HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                  b"GET /?utm=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    first, _, rest = raw.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200 "), first
+    assert b"Hello from Django" not in raw
+    assert rest.startswith(b"HTTP/1.1 200 "), rest[:200]
+    assert Response(rest).body == FRONT_INDEX
