@@ -261,6 +261,11 @@ static const char *http_date(void)
     return buf;
 }
 
+const char *crl_http_date_line(void)
+{
+    return http_date();
+}
+
 /* Append the framing headers and the blank line. known_len is the whole
  * body length when the caller knows it (crl_response_end), else -1. */
 static void finalize_head(crl_conn_t *c, int64_t known_len)
@@ -306,8 +311,8 @@ static void send_simple(crl_conn_t *c, int status, const char *body)
     const char *reason = crl_http_reason(status);
     int n = snprintf(c->hbuf, c->hcap,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                     status, reason, strlen(body), body);
+                     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s",
+                     status, reason, strlen(body), crl_http_date_line(), body);
     c->hlen = n > 0 && (size_t)n < c->hcap ? (size_t)n : 0;
     c->status = status;
     c->nheaders = 3;

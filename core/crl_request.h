@@ -79,6 +79,9 @@ void crl_conn_configure(const char *extra_headers, int64_t limit_post);
 void crl_conn_start(crl_conn_t *c, int fd, const crl_listener_t *l, const char *peer,
                     const char *peer_port, const char *pending, size_t npending);
 
+/* "Date: <now, RFC 9110 format>\r\n", cached per second (per thread). */
+const char *crl_http_date_line(void);
+
 /* Format a peer address for crl_conn_start. */
 void crl_conn_peer_text(const struct sockaddr *sa, char *host, size_t hostcap, char *port,
                         size_t portcap);

@@ -593,9 +593,11 @@ static void sweep_idle(wt_t *w, int64_t now)
         } else if (cl->npending) {
             crl_log(CRL_LOG_ERR, 0, "bad HTTP request from %s on %s: the request head did not "
                     "arrive within http-timeout (408)", cl->peer, cl->listener->name);
-            static const char resp[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
-                                       "Connection: close\r\n\r\n";
-            if (send(cl->fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+            char resp[160];
+            int n = snprintf(resp, sizeof(resp), "HTTP/1.1 408 Request Timeout\r\n"
+                             "Content-Length: 0\r\n%sConnection: close\r\n\r\n",
+                             crl_http_date_line());
+            if (send(cl->fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
                 /* the client is gone anyway */
             }
         }

@@ -116,23 +116,11 @@ def drop_connections(addr, total, batch=500, deadline=90):
 # Bugs found by these tests and not fixed in the files they belong to are
 # marked xfail(strict): the test passes again, and so fails as XPASS, the
 # day the bug is fixed; then remove the mark.
-BUG_RESET_LOGGED = pytest.mark.xfail(
-    not IS_UWSGI, strict=True,
-    reason="BUG (core/crl_request.c read_uwsgi): a uwsgi connection reset before its "
-           "first byte logs 'error: truncated uwsgi packet ... got 0 bytes: Connection "
-           "reset by peer', once per connection; it is a probe, like a plain close")
-BUG_UWSGI_BLOCKING_HEAD = pytest.mark.xfail(
-    not IS_UWSGI, strict=True,
-    reason="BUG (core/crl_worker.c, core/crl_request.c): a uwsgi head is read with "
-           "blocking waits of socket-timeout each, restarted by every byte: a client "
-           "sending 1 byte/s, or holding connections open, occupies a worker")
-
-
 def error_lines(server):
     return [ln for ln in server.log().splitlines() if ln.startswith("error: ")]
 
 
-@pytest.mark.parametrize("sock", ["http", pytest.param("uwsgi", marks=BUG_RESET_LOGGED)])
+@pytest.mark.parametrize("sock", ["http", "uwsgi"])
 def test_10000_connections_dropped_without_sending(corral, sock):
     t = Target(corral, processes=2)
     addr = t.haddr if sock == "http" else t.uaddr
@@ -147,7 +135,6 @@ def test_10000_connections_dropped_without_sending(corral, sock):
     assert not errors, "%d error lines, the first: %s" % (len(errors), errors[0])
 
 
-@BUG_UWSGI_BLOCKING_HEAD
 def test_uwsgi_connections_held_open_do_not_block_the_worker(target):
     """Five connections to the uwsgi socket that send nothing and stay open
     (a stuck proxy, a scanner): the one worker keeps serving others at
@@ -230,7 +217,6 @@ def test_slow_http_client_gets_408_and_others_are_served(target):
 
 
 @pytest.mark.skipif(IS_UWSGI, reason="uWSGI waits socket-timeout per byte, like this bug")
-@BUG_UWSGI_BLOCKING_HEAD
 def test_slow_uwsgi_client_times_out_and_others_are_served(corral):
     """A uwsgi packet trickling in at 1 byte/s: the connection is given up
     within a few seconds of socket-timeout (not after the whole packet, at

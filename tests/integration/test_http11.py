@@ -936,12 +936,6 @@ def test_underscore_header_does_not_spoof_a_dash_header(corral):
     pytest.param(b"GET / HTTP/1.1\r\nHo", "http-timeout = 1\nsocket-timeout = 1", 408,
                  id="408"),
 ])
-@pytest.mark.xfail(strict=True, reason=(
-    "Corral bug: error responses carry no Date header (RFC 9110 6.6.1: MUST in "
-    "every 4xx): send_simple() in core/crl_request.c (used by http_reject and "
-    "crl_response_error) writes only Content-Type, Content-Length and "
-    "Connection, and the canned 408 of sweep_idle() in core/crl_worker.c has "
-    "none either"))
 def test_error_responses_are_framed_and_dated(corral, raw, extra, status):
     """RFC 9110 6.6.1: an origin server with a clock sends Date in every
     4xx response; each error response closes the connection."""

@@ -669,10 +669,7 @@ def _kill_daemon(ini):
 @pytest.mark.corral_only      # Corral's log lines and behaviour
 @pytest.mark.parametrize("option", [
     "daemonize",
-    pytest.param("daemonize2", marks=pytest.mark.xfail(strict=False, reason=(
-        "Corral bug (racy, about one run in eight): with daemonize2 the pidfile is written "
-        "before detaching, so when the command returns it can still name the process that "
-        "just exited; the detached master rewrites it a moment later"))),
+    "daemonize2",
 ])
 def test_daemonize_returns_at_once_and_pidfile_names_the_master(tmp_path, option):
     logfile = tmp_path / "daemon.log"
@@ -1260,6 +1257,9 @@ def test_broken_deploy_with_lazy_apps_keeps_the_old_workers_serving(corral, tmp_
                           % (code, corral.port))
     server.expect_log(r"broken deploy", r"^Traceback", r"cannot (load|import)", r"^error: ",
                       r"RuntimeError")
+    # With lazy-apps each worker imports for itself: break the code only once
+    # both have (a worker still importing would rightly load the broken one).
+    wait_for(lambda: server.log().count("WSGI app loaded") >= 2, 10, "both workers to load")
     old = set(server.workers())
     (code / "versioned.py").write_text('raise RuntimeError("broken deploy")\n')
     server.send(signal.SIGHUP)
@@ -1428,10 +1428,6 @@ def test_reload_of_a_daemon_keeps_its_pid_and_pidfile(tmp_path):
 
 
 @pytest.mark.corral_only
-@pytest.mark.xfail(strict=True, reason=(
-    "Corral bug: a refused reload logs 'the current workers keep serving' and then replaces "
-    "them anyway ('graceful reload: starting new workers': reexec() returns and reload() "
-    "falls through to the fork reload)"))
 def test_refused_reload_keeps_the_current_workers(corral, tmp_path):
     server = corral.start(hello_ini(corral, processes=2))
     server.expect_log(r"harakiri", r"reload refused")

@@ -413,10 +413,6 @@ def test_traversal_over_uwsgi(static_server, path):
         assert b"static hello" not in raw, (p, raw)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Corral bug: the static 403 is sent by crl_response_error -> send_simple() "
-    "(core/crl_request.c), which writes no Date header (RFC 9110 6.6.1: MUST "
-    "in every 4xx), unlike the 200/206/304/416 file responses"))
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_static_403_is_dated(static_server, transport):
     r, raw = fetch(static_server, transport, "/static/escape.txt")
