@@ -64,7 +64,8 @@ static char *area;      /* the argv block, NULL when titles cannot be set */
 static size_t area_len; /* bytes from argv[0] to the end of the last env string */
 static size_t arg_len;  /* bytes of the original argv strings, NULs included */
 static char **volatile arg_copies; /* the heap copies argv[] now points to */
-static char **volatile env_copies; /* and environ (setenv may later replace the array) */
+static char **volatile env_copies; /* the copied environment strings, listed apart */
+static char **volatile env_array;  /* the copied environ array (setenv may replace it) */
 
 int crl_procname_options_register(void)
 {
@@ -128,7 +129,12 @@ void crl_procname_init(int argc, char **argv)
      * LeakSanitizer scans) points into these copies. */
     arg_copies = args;
     environ = env;
-    env_copies = env;
+    env_array = env;
+    /* A list of its own: unsetenv shifts entries inside environ, which
+     * would leave removed strings unreachable. */
+    env_copies = calloc(nenv + 1, sizeof(char *));
+    if (env_copies)
+        memcpy((char **)env_copies, env, nenv * sizeof(char *));
     program_invocation_name = argv[0];
     const char *slash = strrchr(argv[0], '/');
     program_invocation_short_name = (char *)(slash ? slash + 1 : argv[0]);
