@@ -47,6 +47,10 @@
 #define HEAD_RESERVE 160 /* framing headers appended when the head is sent */
 #define MAX_HTTP_HEADERS 128
 #define DRAIN_LIMIT (1024 * 1024)
+/* A body must keep arriving at this many bytes a second on average (after
+ * a first socket-timeout of grace), so a client trickling it cannot hold a
+ * worker: Apache's mod_reqtimeout uses the same floor. */
+#define MIN_BODY_RATE 500
 
 enum {
     APP_LENGTH = 1u << 0,   /* Content-Length */
@@ -189,23 +193,41 @@ static ssize_t read_more(crl_conn_t *c, int nonblock)
     }
 }
 
-/* Read from the socket straight into buf, waiting up to socket-timeout.
- * Returns bytes read, -ECONNRESET at EOF, or -errno. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read body bytes from the socket straight into buf, waiting at most
+ * socket-timeout per wait and keeping the body above MIN_BODY_RATE. Returns
+ * bytes read, -ECONNRESET at EOF, or -errno (-ETIMEDOUT). */
 static ssize_t read_socket(crl_conn_t *c, void *buf, size_t len)
 {
     for (;;) {
         ssize_t n = read(c->fd, buf, len);
-        if (n > 0)
+        if (n > 0) {
+            c->body_received += n;
             return n;
+        }
         if (n == 0)
             return -ECONNRESET; /* the client closed before the whole body */
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN)
             return -errno;
-        int rc = wait_fd(c, POLLIN);
-        if (rc != CRL_OK)
-            return rc;
+        int64_t left = c->body_start_ms + c->timeout_ms +
+                       c->body_received * 1000 / MIN_BODY_RATE - now_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        /* Silent for socket-timeout, or below the rate: give up. */
+        int r = poll(&p, 1, left < c->timeout_ms ? (int)left : c->timeout_ms);
+        if (r == 0)
+            return -ETIMEDOUT;
+        if (r < 0 && errno != EINTR)
+            return -errno;
     }
 }
 
@@ -363,11 +385,21 @@ static ssize_t body_failed(crl_conn_t *c, int status, int err)
     return err;
 }
 
+static ssize_t body_timeout(crl_conn_t *c)
+{
+    crl_log(CRL_LOG_ERR, 0, "request body from %s on %s arrived too slowly (%lld bytes in %lld "
+            "ms); 408", c->peer, c->listener->name, (long long)c->body_received,
+            (long long)(now_ms() - c->body_start_ms));
+    return body_failed(c, 408, -ETIMEDOUT);
+}
+
 static ssize_t read_chunked(crl_conn_t *c, char *buf, size_t len)
 {
     while (!c->body_done) {
         int from_buffer = c->rpos < c->rlen;
         ssize_t n = read_raw(c, buf, len);
+        if (n == -ETIMEDOUT)
+            return body_timeout(c);
         if (n < 0)
             return n;
         size_t dl = (size_t)n;
@@ -414,6 +446,8 @@ ssize_t crl_request_read(crl_request_t *r, void *buf, size_t len)
     ssize_t n = read_raw(c, buf, len);
     if (n > 0)
         c->body_left -= n;
+    else if (n == -ETIMEDOUT)
+        return body_timeout(c);
     return n;
 }
 
@@ -703,6 +737,8 @@ static int read_uwsgi(crl_conn_t *c, int nonblock)
         send_simple(c, 413, "413 Request Entity Too Large\n");
         return CRL_ERROR;
     }
+    c->body_start_ms = now_ms();
+    c->body_received = 0;
     c->req.nvars = pkt.nvars;
     c->req.modifier1 = pkt.modifier1;
     c->req.modifier2 = pkt.modifier2;
@@ -814,6 +850,8 @@ static int http_reject(crl_conn_t *c, int status, const char *why)
 
 static int http_setup(crl_conn_t *c, const crl_http_request_t *h, size_t head_len)
 {
+    c->body_start_ms = now_ms();
+    c->body_received = 0;
     c->rpos = head_len;
     c->head_bytes = head_len;
     c->http_minor = h->minor_version;

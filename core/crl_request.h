@@ -36,6 +36,8 @@ typedef struct crl_conn_s {
     int64_t body_left;       /* Content-Length bytes the app has not read */
     int chunked_in;          /* the body is chunked (HTTP) */
     int64_t chunked_total;   /* chunked: body bytes decoded so far */
+    int64_t body_start_ms;   /* when the head was complete (body rate limit) */
+    int64_t body_received;   /* body bytes read from the socket */
     int body_done;           /* chunked: the last chunk has been decoded */
     crl_http_chunked_t chunk_st;
     size_t head_bytes;       /* size of the vars block / HTTP head */

@@ -243,11 +243,6 @@ def test_slow_uwsgi_client_times_out_and_others_are_served(corral):
 
 
 @pytest.mark.skipif(IS_UWSGI, reason="uWSGI waits socket-timeout per read, like this")
-@pytest.mark.xfail(
-    not IS_UWSGI, strict=True,
-    reason="BUG (core/crl_request.c read_socket): body reads wait socket-timeout per read, "
-           "restarted by every byte, so a body trickling at 1 byte/s holds the worker for "
-           "as long as the client likes; wanted: a minimum body rate")
 def test_http_body_at_one_byte_per_second_is_cut_off(corral):
     """The head arrives whole, the body at 1 byte/s: the worker gives the
     request up within a few socket-timeouts instead of serving one client
