@@ -678,6 +678,19 @@ static int make_group(crl_listener_t *l)
     return CRL_OK;
 }
 
+/* Fill in and count listener l, now listening on fd at address ss. */
+static int add_listener(crl_listener_t *l, const crl_list_item_t *it, crl_proto_t proto, int fd,
+                        const struct sockaddr_storage *ss)
+{
+    l->fd = fd;
+    l->proto = proto;
+    l->family = ss->ss_family;
+    l->name = it->value;
+    describe(l, ss);
+    nlisteners++;
+    return make_group(l);
+}
+
 /* Adopt an inherited listening socket for it: nothing to bind, chmod or
  * chown (it was done once, possibly before privileges were dropped). */
 static int adopt(const crl_list_item_t *it, crl_proto_t proto, int fd)
@@ -694,13 +707,7 @@ static int adopt(const crl_list_item_t *it, crl_proto_t proto, int fd)
     }
     if (ss.ss_family == AF_UNIX && it->value[0] != '@')
         l->unix_path = strdup(it->value);
-    l->fd = fd;
-    l->proto = proto;
-    l->family = ss.ss_family;
-    l->name = it->value;
-    describe(l, &ss);
-    nlisteners++;
-    if (make_group(l) != CRL_OK)
+    if (add_listener(l, it, proto, fd, &ss) != CRL_OK)
         return CRL_ERROR;
     crl_log(CRL_LOG_INFO, 0, "%s socket %s kept across the reload (fd %d)",
             proto == CRL_PROTO_HTTP ? "http" : "uwsgi", it->value, fd);
@@ -759,13 +766,7 @@ static int open_one(const crl_list_item_t *it, crl_proto_t proto)
         if (conf.chown_socket && chown_unix(it->value) != CRL_OK)
             goto cleanup;
     }
-    l->fd = fd;
-    l->proto = proto;
-    l->family = ss.ss_family;
-    l->name = it->value;
-    describe(l, &ss);
-    nlisteners++;
-    if (make_group(l) != CRL_OK)
+    if (add_listener(l, it, proto, fd, &ss) != CRL_OK)
         return CRL_ERROR;
     crl_log(CRL_LOG_INFO, 0, "%s socket bound to %s (fd %d%s)",
             proto == CRL_PROTO_HTTP ? "http" : "uwsgi", it->value, fd,
