@@ -9,13 +9,23 @@ ran it twice has two lines, one that never ran it no file.
   /facts   JSON: pid, worker_id(), numproc, masterpid(), mule_id(),
            total_requests(), version, opt (values decoded from latin-1;
            a list value stays a list), and whether the postfork hook ran in
-           this process
+           this process, and how it was registered (postfork_via:
+           "uwsgidecorators", or "post_fork_hook" where uwsgidecorators is
+           missing, as with Debian's uWSGI without python3-uwsgidecorators)
 """
 import json
 import os
 
 import uwsgi
-from uwsgidecorators import postfork
+
+try:
+    from uwsgidecorators import postfork
+    _via = "uwsgidecorators"
+except ImportError:     # Debian's uWSGI ships it apart (python3-uwsgidecorators)
+    def postfork(f):
+        uwsgi.post_fork_hook = f
+        return f
+    _via = "post_fork_hook"
 
 _ran_postfork = []
 
@@ -49,6 +59,7 @@ def application(environ, start_response):
             "version": _text(uwsgi.version),
             "opt": {_text(k): _text(v) for k, v in uwsgi.opt.items()},
             "postfork_ran_here": os.getpid() in _ran_postfork,
+            "postfork_via": _via,
         }).encode()
     else:
         body = b"facts"

@@ -18,7 +18,8 @@ wsgi.errors, the iterator protocol) fails the request with a 500.
                     are out, the response must end broken, not with a
                     second status
   /errors           writes a line to wsgi.errors and flushes it
-  /file?PATH        wsgi.file_wrapper around open(PATH, "rb")
+  /file?PATH        wsgi.file_wrapper around open(PATH, "rb");
+                    /file?PATH@N seeks to offset N first
   /filelike?N       wsgi.file_wrapper around a BytesIO (no fileno) of N
                     bytes of a known pattern
   /environ          the environ's str values, one key=value a line, with
@@ -106,7 +107,10 @@ def _errors(environ, start_response):
 
 
 def _file(environ, start_response):
-    f = open(environ["QUERY_STRING"], "rb")
+    path, _, offset = environ["QUERY_STRING"].partition("@")
+    f = open(path, "rb")
+    if offset:
+        f.seek(int(offset))
     start_response("200 OK", [("Content-Type", "application/octet-stream")])
     return environ["wsgi.file_wrapper"](f, 32768)
 
