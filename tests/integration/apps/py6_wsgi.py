@@ -22,6 +22,8 @@ wsgi.errors, the iterator protocol) fails the request with a 500.
                     /file?PATH@N seeks to offset N first
   /filelike?N       wsgi.file_wrapper around a BytesIO (no fileno) of N
                     bytes of a known pattern
+  /closing?PATH     a huge response whose iterable's close() appends a
+                    line to PATH (for clients that go away mid-stream)
   /environ          the environ's str values, one key=value a line, with
                     their types checked: every value of a CGI key is str
                     holding only latin-1 code points
@@ -145,7 +147,33 @@ def _environ(environ, start_response):
     return _send(start_response, "\n".join(lines).encode("latin-1"))
 
 
+class _Closing:
+    """A response iterable with close(), which writes "closed after N
+    items" to the file named in the query string: at most 20000 items of
+    64 KiB (1.25 GB), more than any test reads."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sent = 0
+
+    def __iter__(self):
+        chunk = b"z" * 65536
+        while self.sent < 20000:
+            self.sent += 1
+            yield chunk
+
+    def close(self):
+        with open(self.path, "a") as f:
+            f.write("closed after %d items\n" % self.sent)
+
+
+def _closing(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return _Closing(environ["QUERY_STRING"])
+
+
 ROUTES = {
+    "/closing": _closing,
     "/post": _post, "/lines": _lines, "/stream": _stream, "/write": _write,
     "/exc_info": _exc_info, "/late-error": _late_error, "/errors": _errors,
     "/file": _file, "/filelike": _filelike, "/environ": _environ,
