@@ -249,6 +249,7 @@ def test_file_wrapper_over_uwsgi_socket(corral, tmp_path):
     assert server.running()
 
 
+@pytest.mark.corral_only          # uWSGI 2.0 sends the whole file from offset 0
 def test_file_wrapper_starts_at_the_files_position(corral, tmp_path):
     """A file the app already read from (a header it parsed, say): the
     response is the rest of it, from the current position, as when
@@ -546,12 +547,15 @@ def postfork_lines(markers):
     return {int(p.name): p.read_text().split() for p in markers.iterdir()}
 
 
-@pytest.mark.parametrize("lazy", [False, pytest.param(True, marks=pytest.mark.corral_only)])
-def test_postfork_runs_once_in_each_worker(corral, tmp_path, lazy):
+@pytest.mark.parametrize("extra", [
+    "lazy-apps = false\n",
+    pytest.param("lazy-apps = true\n", marks=pytest.mark.corral_only),
+    "threads = 4\n",
+])
+def test_postfork_runs_once_in_each_worker(corral, tmp_path, extra):
     markers = tmp_path / "postfork"
     markers.mkdir()
-    server = corral.start(app_ini(corral, "py6_uwsgi_facts", "lazy-apps = %s\n"
-                                  % ("true" if lazy else "false"), processes=3),
+    server = corral.start(app_ini(corral, "py6_uwsgi_facts", extra, processes=3),
                           env={"PY6_POSTFORK_DIR": str(markers)})
     workers = sorted(server.workers())
     assert len(workers) == 3
