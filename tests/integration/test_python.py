@@ -402,6 +402,49 @@ def test_threads_serve_slow_django_views_at_once(corral):
     assert len({tid for _, tid in answers}) >= 2, answers     # several threads
 
 
+def test_threads_concurrent_uploads_with_post_buffering(corral):
+    """Each request thread spools its own body: 16 uploads on 4 threads,
+    each with different bytes, all arrive intact."""
+    server = corral.start(app_ini(corral, "py6_flask:app",
+                                  "threads = 4\npost-buffering = 1024\n"))
+
+    def one(i):
+        body = os.urandom(1_500_000 + i)
+        r = server.request("POST", "/sha256", body=body, timeout=60)
+        assert r.status == 200, r
+        return json.loads(r.body) == {"size": len(body), "terminated": True,
+                                      "sha256": hashlib.sha256(body).hexdigest()}
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(one, range(16)))
+
+
+def test_threads_other_requests_go_on_during_a_slow_upload(corral):
+    """A client that trickles its body in (spooled by post-buffering) holds
+    one thread, not the whole worker: the GIL is released while waiting."""
+    server = corral.start(app_ini(corral, "py6_flask:app",
+                                  "threads = 2\npost-buffering = 1024\n"))
+    body = os.urandom(64 * 1024)
+    with socket.create_connection(server.http[0], timeout=15) as slow:
+        slow.sendall(b"POST /sha256 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        slow.sendall(body[:1000])
+        time.sleep(0.3)
+        start = time.monotonic()
+        r = server.get("/", timeout=10)
+        assert r.status == 200 and r.text == "Hello from Flask", r
+        assert time.monotonic() - start < 1.0
+        slow.sendall(body[1000:])
+        raw = b""
+        while True:
+            chunk = slow.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    got = json.loads(Response(raw).body)
+    assert got["size"] == len(body) and got["sha256"] == hashlib.sha256(body).hexdigest()
+
+
 def test_threads_environ_says_multithread(corral):
     server = corral.start(app_ini(corral, "py6_wsgi:validated", "threads = 4\n"))
     r = server.get("/environ")
