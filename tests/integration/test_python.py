@@ -225,6 +225,30 @@ def test_close_runs_when_the_client_goes_away(corral, tmp_path, app):
     assert "Traceback" not in server.log()
 
 
+def test_exc_info_after_headers_reraises(corral):
+    """start_response(..., exc_info) once the headers are out re-raises the
+    exception (PEP 3333): the response ends broken, with no second status
+    and nothing the app returned afterwards."""
+    server = corral.start(app_ini(corral, "py6_wsgi:validated"))
+    server.expect_log(r"^Traceback", r"ValueError: late-exc-info", r"^error: ", r"^  ")
+    raw = exchange(server.http[0], b"GET /late-exc-info HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 ") and raw.count(b"HTTP/1.1 ") == 1, raw
+    assert b"sent" in raw and b"must never be sent" not in raw
+    assert not raw.endswith(b"0\r\n\r\n"), raw      # no clean end of the chunks
+    server.wait_log(r"ValueError: late-exc-info test")
+    assert server.get("/").status == 200
+
+
+def test_stdout_stderr_and_wsgi_errors_reach_the_log(corral):
+    server = corral.start(app_ini(corral, "py6_wsgi:validated", "threads = 2\n"))
+    r = server.get("/print")
+    assert r.status == 200 and r.body == b"printed", r
+    assert r.header("X-Latin-1") == "caf\xe9"       # sent as the byte 0xe9
+    for line in ("py6-stdout: print() reaches the log", "py6-stderr: so does sys.stderr",
+                 "py6-errors-1", "py6-errors-2"):
+        server.wait_log(r"^%s$" % re.escape(line))
+
+
 # --------------------------------------------------------------------------
 # wsgi.file_wrapper without the validator (the sendfile path)
 

@@ -17,6 +17,10 @@ wsgi.errors, the iterator protocol) fails the request with a 500.
   /late-error       write() sends bytes, then the app raises: the headers
                     are out, the response must end broken, not with a
                     second status
+  /late-exc-info    write() sends bytes, then start_response with exc_info
+                    (which must re-raise: the headers are out)
+  /print            print(), sys.stderr and wsgi.errors.writelines lines;
+                    a latin-1 header value X-Latin-1: caf\xe9
   /errors           writes a line to wsgi.errors and flushes it
   /file?PATH        wsgi.file_wrapper around open(PATH, "rb");
                     /file?PATH@N seeks to offset N first
@@ -101,6 +105,25 @@ def _late_error(environ, start_response):
     raise RuntimeError("late-error test: the headers went out already")
 
 
+def _late_exc_info(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"sent")
+    try:
+        raise ValueError("late-exc-info test: start_response must re-raise this")
+    except ValueError:
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")],
+                       sys.exc_info())
+    return [b"must never be sent"]
+
+
+def _print(environ, start_response):
+    print("py6-stdout: print() reaches the log", flush=True)
+    sys.stderr.write("py6-stderr: so does sys.stderr\n")
+    sys.stderr.flush()
+    environ["wsgi.errors"].writelines(["py6-errors-1\n", "py6-errors-2\n"])
+    return _send(start_response, b"printed", extra=[("X-Latin-1", "caf\xe9")])
+
+
 def _errors(environ, start_response):
     errors = environ["wsgi.errors"]
     errors.write("py6-wsgi-errors: a line for the log\n")
@@ -173,7 +196,7 @@ def _closing(environ, start_response):
 
 
 ROUTES = {
-    "/closing": _closing,
+    "/closing": _closing, "/late-exc-info": _late_exc_info, "/print": _print,
     "/post": _post, "/lines": _lines, "/stream": _stream, "/write": _write,
     "/exc_info": _exc_info, "/late-error": _late_error, "/errors": _errors,
     "/file": _file, "/filelike": _filelike, "/environ": _environ,
