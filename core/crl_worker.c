@@ -398,6 +398,7 @@ static ev_tag_t ctl_tag = { EV_CTL, 0 };
 static crl_scoreboard_slot_t *scoreboard;
 
 #define MAX_CLIENTS 4096
+#define ACCEPT_BATCH 16
 #define DRAIN_GRACE_MS 2000
 
 static void idle_remove(wt_t *w, client_t *cl)
@@ -509,7 +510,10 @@ static void client_run(wt_t *w, client_t *cl)
     client_free(w, cl);
 }
 
-static void client_accept(wt_t *w, crl_listener_t *l, int lfd)
+/* Accept one connection and serve or park it. Returns 1 when a uwsgi
+ * request was served to the end (another connection may be waiting),
+ * 0 otherwise. */
+static int client_accept(wt_t *w, crl_listener_t *l, int lfd)
 {
     struct sockaddr_storage peer;
     socklen_t plen = sizeof(peer);
@@ -528,11 +532,11 @@ static void client_accept(wt_t *w, crl_listener_t *l, int lfd)
         } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
             crl_log(CRL_LOG_ERR, errno, "worker %u: accept on %s", w->id, l->name);
         }
-        return;
+        return 0;
     }
     if (!crl_socket_peer_allowed(l, (struct sockaddr *)&peer)) {
         close(fd); /* logged (rate-limited) by the check */
-        return;
+        return 0;
     }
     if (l->proto != CRL_PROTO_HTTP) {
         /* uwsgi: one request per connection. nginx sends the head at once:
@@ -548,13 +552,13 @@ static void client_accept(wt_t *w, crl_listener_t *l, int lfd)
             if (rc == CRL_OK)
                 serve_one(w, &t0);
             crl_conn_close(&w->conn);
-            return;
+            return rc == CRL_OK;
         }
     }
     client_t *cl = calloc(1, sizeof(*cl));
     if (cl == NULL) {
         close(fd);
-        return;
+        return 0;
     }
     cl->kind = EV_CLIENT;
     cl->fd = fd;
@@ -570,12 +574,13 @@ static void client_accept(wt_t *w, crl_listener_t *l, int lfd)
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         crl_log(CRL_LOG_ERR, errno, "worker %u: epoll_ctl", w->id);
         client_free(w, cl);
-        return;
+        return 0;
     }
     if (l->proto == CRL_PROTO_HTTP)
         client_run(w, cl);
     else
         client_park(w, cl, crl_scoreboard_now_ms()); /* the bytes so far are in conn */
+    return 0;
 }
 
 /* Close idle clients whose time is up; a partial head gets a 408. */
@@ -783,8 +788,16 @@ static void *worker_loop(void *arg)
          * meanwhile: with EPOLLEXCLUSIVE nobody else was woken for them. */
         for (int i = 0; i < n; i++) {
             ev_tag_t *tag = evs[i].data.ptr;
-            if (tag->kind == EV_LISTENER && !w->draining)
-                client_accept(w, crl_socket_at(tag->index), listen_fds[tag->index]);
+            if (tag->kind == EV_LISTENER && !w->draining) {
+                /* uwsgi connections carry one request: under load the next
+                 * one is usually queued already, so accept again before
+                 * going back to epoll (bounded, so signals and parked
+                 * clients are not kept waiting). */
+                int more = ACCEPT_BATCH;
+                while (client_accept(w, crl_socket_at(tag->index), listen_fds[tag->index]) &&
+                       --more > 0 && !stopping && !paused)
+                    ;
+            }
             else if (tag->kind == EV_CLIENT)
                 client_run(w, (client_t *)tag);
             else if (tag->kind == EV_CTL)
