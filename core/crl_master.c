@@ -174,6 +174,7 @@ static int saved_argc;            /* the command line, for a re-exec reload */
 static char **saved_argv;
 static int reexeced;              /* this image replaced a master in a reload */
 static int degraded;              /* the reloaded app failed: old workers serve */
+static int reload_requested;      /* a reload waits for the current one to complete */
 
 #define CRL_REEXEC_ENV "CORRAL_REEXEC"
 #define CRL_WORKERS_ENV "CORRAL_WORKERS"
@@ -207,15 +208,23 @@ static void on_signal(int signo)
     errno = saved;
 }
 
+static const int master_sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2 };
+
 static void master_signals(void)
 {
-    static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2 };
     struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+    sigset_t handled;
     sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaction(sigs[i], &sa, NULL);
+    sigemptyset(&handled);
+    for (size_t i = 0; i < sizeof(master_sigs) / sizeof(master_sigs[0]); i++) {
+        sigaction(master_sigs[i], &sa, NULL);
+        sigaddset(&handled, master_sigs[i]);
+    }
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    /* Signals that arrived while a re-exec reload was starting this image
+     * were blocked and are pending: deliver them now, to the handlers. */
+    sigprocmask(SIG_UNBLOCK, &handled, NULL);
 }
 
 static proc_t *proc_by_pid(pid_t pid)
@@ -454,7 +463,17 @@ static int reexec(void)
         goto undo;
     crl_log(CRL_LOG_INFO, 0, "graceful reload: re-executing corral to load the new code");
     crl_fifo_close();
+    /* The new image has default dispositions until it installs its
+     * handlers: a SIGHUP or SIGTERM arriving meanwhile (several reload
+     * requests in a row) would kill it. Blocked signals stay pending across
+     * exec; master_signals() unblocks them once handled. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    for (size_t i = 0; i < sizeof(master_sigs) / sizeof(master_sigs[0]); i++)
+        sigaddset(&block, master_sigs[i]);
+    sigprocmask(SIG_BLOCK, &block, &old);
     execv("/proc/self/exe", saved_argv);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     crl_log(CRL_LOG_ERR, errno, "cannot re-execute corral; reloading by forking instead");
     crl_fifo_open();
 undo:
@@ -734,7 +753,7 @@ static void dispatch_signals(void)
     if (quit)
         begin_shutdown(1);
     if (hup && state == RUNNING)
-        reload();
+        reload_requested = 1; /* performed by the loop, one at a time */
     if (usr2)
         reopen_logs();
     if (usr1)
@@ -751,8 +770,7 @@ static void fifo_commands(void)
         case 'r':
         case 'R':
         case 'w':
-            if (state == RUNNING)
-                reload();
+            reload_requested = 1;
             break;
         case 'c':
             if (state == RUNNING)
@@ -802,8 +820,7 @@ static void watch_add(const crl_list_t *list, void (*action)(void))
 
 static void reload_if_running(void)
 {
-    if (state == RUNNING)
-        reload();
+    reload_requested = 1;
 }
 
 static void chain_if_running(void)
@@ -841,6 +858,27 @@ static void watch_check(void)
     }
 }
 
+/* A reload is under way while a worker of an older generation still
+ * serves or a new one is not ready yet. */
+static int reload_in_progress(void)
+{
+    for (size_t i = 0; i < MAX_PROCS; i++)
+        if (procs[i].pid && !procs[i].stopping && (procs[i].gen < generation || !procs[i].ready))
+            return 1;
+    return 0;
+}
+
+/* Reload requests (SIGHUP, FIFO, touch files, uwsgi.reload() from every
+ * worker at once) coalesce: one arriving during a reload is done once that
+ * reload completes, so a burst cannot pile up generations. */
+static void reload_if_requested(void)
+{
+    if (reload_requested && state == RUNNING && !reload_in_progress()) {
+        reload_requested = 0;
+        reload();
+    }
+}
+
 static void master_loop(void)
 {
     struct pollfd fds[MAX_PROCS + 2];
@@ -871,6 +909,7 @@ static void master_loop(void)
         timers();
         if (nwatches)
             watch_check();
+        reload_if_requested();
     }
 }
 

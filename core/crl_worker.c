@@ -366,6 +366,7 @@ typedef struct client_s {
     int64_t deadline_ms;       /* close (or 408) when idle past this */
     struct client_s *prev, *next;
     int idle;                  /* on the idle list */
+    int lingering;             /* answered and shut down: discard input until EOF */
 } client_t;
 
 enum { EV_LISTENER = 1, EV_SIGNAL, EV_CLIENT, EV_CTL };
@@ -399,6 +400,7 @@ static crl_scoreboard_slot_t *scoreboard;
 
 #define MAX_CLIENTS 4096
 #define ACCEPT_BATCH 16
+#define LINGER_MS 2000
 #define DRAIN_GRACE_MS 2000
 
 static void idle_remove(wt_t *w, client_t *cl)
@@ -479,12 +481,29 @@ static void serve_one(wt_t *w, const struct timespec *t0)
     log_request(c, w->id, n, t0);
 }
 
+/* A lingering client: read and drop what it still sends until it closes
+ * (or the deadline passes), so that closing does not reset the connection
+ * before it has read our answer. */
+static void client_linger(wt_t *w, client_t *cl)
+{
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(cl->fd, buf, sizeof(buf))) > 0) {
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        client_free(w, cl);
+}
+
 /* Serve every request the client has ready; park it or close it after. */
 static void client_run(wt_t *w, client_t *cl)
 {
     crl_conn_t *c = &w->conn;
     struct timespec t0;
 
+    if (cl->lingering) {
+        client_linger(w, cl);
+        return;
+    }
     idle_remove(w, cl);
     crl_conn_start(c, cl->fd, cl->listener, cl->peer, cl->port, cl->pending, cl->npending);
     for (;;) {
@@ -591,6 +610,10 @@ static void sweep_idle(wt_t *w, int64_t now)
         next = cl->next;
         if (cl->deadline_ms > now)
             continue;
+        if (cl->lingering) {
+            client_free(w, cl);
+            continue;
+        }
         if (cl->npending && cl->listener->proto != CRL_PROTO_HTTP) {
             crl_log(CRL_LOG_ERR, 0, "uwsgi request from %s on %s: the head did not arrive "
                     "within socket-timeout (%zu bytes received)", cl->peer, cl->listener->name,
@@ -602,8 +625,13 @@ static void sweep_idle(wt_t *w, int64_t now)
             int n = snprintf(resp, sizeof(resp), "HTTP/1.1 408 Request Timeout\r\n"
                              "Content-Length: 0\r\n%sConnection: close\r\n\r\n",
                              crl_http_date_line());
-            if (send(cl->fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-                /* the client is gone anyway */
+            if (send(cl->fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n &&
+                shutdown(cl->fd, SHUT_WR) == 0) {
+                /* Linger: the client may still be sending; closing now
+                 * would reset the connection and lose the 408. */
+                cl->lingering = 1;
+                cl->deadline_ms = now + LINGER_MS;
+                continue;
             }
         }
         client_free(w, cl);

@@ -25,6 +25,7 @@
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -149,14 +150,17 @@ void crl__python_log_exception(void)
  * through its bin/python (getpath then reads pyvenv.cfg, which keeps the base
  * stdlib and honours system-site-packages); anything else is a full
  * installation used as PYTHONHOME. */
-static int set_home(PyConfig *cfg, const char *home)
+static int set_home(PyConfig *cfg, const char *given)
 {
-    char path[4096];
+    char path[PATH_MAX + 32], home[PATH_MAX];
     struct stat st;
     PyStatus status;
 
-    if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        crl_log(CRL_LOG_ERR, 0, "python home '%s' does not exist or is not a directory", home);
+    /* Absolute and without a trailing slash: sys.executable and sys.prefix
+     * derive from it, and subprocess/multiprocessing run sys.executable
+     * after the app may have changed directory. */
+    if (stat(given, &st) != 0 || !S_ISDIR(st.st_mode) || realpath(given, home) == NULL) {
+        crl_log(CRL_LOG_ERR, 0, "python home '%s' does not exist or is not a directory", given);
         return CRL_ERROR;
     }
     snprintf(path, sizeof(path), "%s/pyvenv.cfg", home);
@@ -590,7 +594,8 @@ static void clear_mounts(void)
     crl__python.nmounts = 0;
 }
 
-/* One `mount` item, "/prefix=spec", into m. CRL_OK or CRL_ERROR (logged). */
+/* One `mount` item, "/prefix=spec", into m. CRL_OK; CRL_DECLINED when the
+ * app failed to load (m kept with app None); CRL_ERROR (logged). */
 static int load_mount(const crl_list_item_t *item, crl_python_mount_t *m)
 {
     const char *v = item->value, *eq = strchr(v, '=');
@@ -615,7 +620,11 @@ static int load_mount(const crl_list_item_t *item, crl_python_mount_t *m)
     if (m->app == NULL) {
         crl_log(CRL_LOG_ERR, 0, "cannot load the app mounted at '%.*s' (%s:%u)", (int)len, v,
                 item->file ? item->file : "?", item->line);
-        return CRL_ERROR;
+        /* Keep the mount, app-less (None): with need-app off its prefix
+         * answers 500 instead of falling to another app. */
+        Py_INCREF(Py_None);
+        m->app = Py_None;
+        return CRL_DECLINED;
     }
     crl_log(CRL_LOG_INFO, 0, "WSGI app mounted at '%.*s' loaded from %s", (int)len, v, eq + 1);
     return CRL_OK;
@@ -635,15 +644,19 @@ static int load_mounts(void)
         crl_log(CRL_LOG_ERR, ENOMEM, "mount");
         return CRL_ERROR;
     }
+    int rc = CRL_OK;
     for (i = 0; i < l->n; i++) {
-        if (load_mount(&l->items[i], &crl__python.mounts[i]) != CRL_OK) {
+        int one = load_mount(&l->items[i], &crl__python.mounts[i]);
+        if (one == CRL_ERROR) {
             Py_CLEAR(crl__python.mounts[i].script_name);
             clear_mounts();
             return CRL_ERROR;
         }
+        if (one == CRL_DECLINED)
+            rc = CRL_ERROR; /* loaded the rest; need-app decides */
         crl__python.nmounts = i + 1;
     }
-    return CRL_OK;
+    return rc;
 }
 
 /* In the master after preloading: keep everything loaded so far out of

@@ -287,11 +287,12 @@ static const char autoreload_src[] =
     "    seen = _mtimes()\n"
     "    while True:\n"
     "        time.sleep(interval)\n"
-    "        for f, t in _mtimes().items():\n"
-    "            if seen.setdefault(f, t) != t:\n"
-    "                uwsgi.log('py-autoreload: %s changed; reloading' % f)\n"
-    "                uwsgi.reload()\n"
-    "                return\n"
+    "        now = _mtimes()\n"
+    "        changed = [f for f, t in now.items() if seen.setdefault(f, t) != t]\n"
+    "        if changed:\n"
+    "            uwsgi.log('py-autoreload: %s changed; reloading' % changed[0])\n"
+    "            uwsgi.reload()\n"
+    "            seen.update(now)  # a reload that fails keeps this worker: watch on\n"
     "threading.Thread(target=_watch, args=(_interval,), name='corral-py-autoreload',\n"
     "                 daemon=True).start()\n";
 

@@ -1116,6 +1116,9 @@ int crl__python_wsgi_handle(crl_request_t *req)
     } else if (app == NULL) {
         send_error(req, 404);
         rc = CRL_OK;
+    } else if (app == Py_None) {
+        send_error(req, 500); /* a mount whose app failed to load (logged at start) */
+        rc = CRL_OK;
     } else {
         rc = run_app(t, app, environ);
     }

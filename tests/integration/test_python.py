@@ -542,12 +542,6 @@ def test_venv_home_relative_to_chdir(corral, venv):
     assert mark == "only-in-the-venv"
 
 
-@pytest.mark.xfail(not IS_UWSGI, strict=True, reason=(
-    "Corral bug: with a relative `home` (home = venv), sys.executable is the "
-    "relative path 'venv/bin/python3' (Python documents it as absolute; it "
-    "breaks subprocess/multiprocessing once the app changes directory), "
-    "while sys.prefix is made absolute; with an absolute home ending in '/', "
-    "sys.executable has '//' in it"))
 def test_venv_sys_executable_is_absolute(corral, venv):
     server = start_relative_venv(corral, venv)
     executable = server.get("/").text.split("\n")[4]
@@ -620,12 +614,6 @@ def edit(path, text, ahead_s):
 
 
 @pytest.mark.corral_only      # uWSGI 2.0 without die-on-term also dies of it
-@pytest.mark.xfail(strict=True, reason=(
-    "Corral bug: uwsgi.reload() (py-autoreload's watcher in every worker) "
-    "sends SIGHUP to the master; a second SIGHUP that arrives while the "
-    "master re-executes itself for the first reload kills it ('Hangup': the "
-    "default action applies until the new image installs its handler), so "
-    "py-autoreload with several workers brings the server down at random"))
 def test_reload_requests_in_a_burst(corral):
     """What py-autoreload does with 4 workers: each asks for a reload
     within moments of the others. The master must survive and serve."""
@@ -646,12 +634,6 @@ def test_reload_requests_in_a_burst(corral):
 
 
 @pytest.mark.corral_only     # uWSGI (with need-app) exits on the broken save
-@pytest.mark.xfail(strict=True, reason=(
-    "Corral bug: after a save with a syntax error the reload fails ('the "
-    "previous workers keep serving the previous code; fix the problem and "
-    "reload again') but py-autoreload never fires again: each worker's "
-    "watcher thread returns after its first uwsgi.reload(), so fixing the "
-    "file changes nothing until a manual reload"))
 def test_py_autoreload_recovers_from_a_broken_save(corral):
     target = corral.write("reloadme.py", RELOADME.format(version="v1"))
     server = corral.start("\n".join([
@@ -838,11 +820,6 @@ def test_non_callable_mount_is_named_at_start(corral):
 
 
 @pytest.mark.corral_only
-@pytest.mark.xfail(strict=True, reason=(
-    "Corral bug: with need-app = false, a mount that fails to load (here not "
-    "callable) is dropped and its paths are served by the default app with a "
-    "200, while the log says 'the application could not be loaded; serving "
-    "500s' (load_mounts clears every mount; the default app stays)"))
 def test_non_callable_mount_without_need_app_serves_500s(corral):
     server = corral.start(app_ini(corral, "py6_bad", "need-app = false\n"
                                   "mount = /nc=py6_bad:not_callable\n"))
