@@ -835,15 +835,3 @@ void crl_socket_vacuum(void)
                     listeners[i].unix_path);
     }
 }
-
-void crl_socket_close_all(void)
-{
-    for (size_t i = 0; i < nlisteners; i++) {
-        for (unsigned k = 1; k < listeners[i].ngroup; k++)
-            close(listeners[i].group[k]);
-        listeners[i].ngroup = 0;
-        if (listeners[i].fd >= 0)
-            close(listeners[i].fd);
-        listeners[i].fd = -1;
-    }
-}

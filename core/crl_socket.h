@@ -70,9 +70,6 @@ void crl_socket_unexport(void);
 /* Unlink the unix socket files this process created. */
 void crl_socket_vacuum(void);
 
-/* Close every listening descriptor (in a worker that stops accepting). */
-void crl_socket_close_all(void);
-
 /* Parse an address as uWSGI does into a sockaddr: "/path" or any text
  * without ':' is a unix path, "@name" an abstract unix socket, "host:port",
  * ":port" (all IPv4 interfaces), "[v6]:port". Returns CRL_OK or CRL_ERROR
