@@ -15,135 +15,11 @@
 #include <corral/plugin.h>
 #include <corral/result.h>
 
-extern const crl_plugin_t crl_plugin;
+#define LOADER_NAME "ini"
+#define LOADER_SUITE ini
+#include "tests/unit/plugins/loader_harness.h"
 
-/* What emit received, one "key|value|line\n" per record. */
-typedef struct {
-    char *out;
-    size_t len;
-    const char *path; /* the file being read, for `ini = :section` */
-    const char *fail_on; /* emit returns CRL_ERROR for this key */
-} rec_t;
-
-static char tmpdir[64];
-
-static void setup(void)
-{
-    strcpy(tmpdir, "/tmp/crl_ini_test.XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(ini, .init = setup, .fini = teardown);
-
-static const char *write_file(const char *name, const char *data, size_t len)
-{
-    static char path[8][256];
-    static unsigned next;
-    char *p = path[next++ % 8];
-    snprintf(p, 256, "%s/%s", tmpdir, name);
-    FILE *fp = fopen(p, "wb");
-    cr_assert_not_null(fp);
-    cr_assert_eq(fwrite(data, 1, len, fp), len);
-    fclose(fp);
-    return p;
-}
-
-static void append(rec_t *r, const char *s)
-{
-    size_t n = strlen(s);
-    r->out = realloc(r->out, r->len + n + 1);
-    cr_assert_not_null(r->out);
-    memcpy(r->out + r->len, s, n + 1);
-    r->len += n;
-}
-
-static int record(void *ctx, const char *key, const char *value, unsigned line);
-
-/* An include the way the core does it: re-enter the loader from emit. */
-static int include(rec_t *r, const char *value)
-{
-    char err[512] = "";
-    const char *path = r->path;
-    const char *section = NULL;
-    char other[256];
-
-    if (value[0] == ':') {
-        section = value + 1;
-    } else {
-        snprintf(other, sizeof(other), "%s/%s", tmpdir, value);
-        path = other;
-    }
-    rec_t inner = { .path = path, .fail_on = r->fail_on };
-    int rc = crl_plugin.loader->load(path, section, record, &inner, err, sizeof(err));
-    if (inner.out != NULL)
-        append(r, inner.out);
-    free(inner.out);
-    return rc == CRL_OK ? CRL_OK : CRL_ERROR;
-}
-
-static int record(void *ctx, const char *key, const char *value, unsigned line)
-{
-    rec_t *r = ctx;
-    char *s = NULL;
-    cr_assert(asprintf(&s, "%s|%s|%u\n", key, value, line) > 0);
-    append(r, s);
-    free(s);
-    if (r->fail_on != NULL && strcmp(key, r->fail_on) == 0)
-        return CRL_ERROR;
-    if (strcmp(key, "ini") == 0)
-        return include(r, value);
-    return CRL_OK;
-}
-
-/* Replace "FILE" in the expected error by the fixture's path. */
-static char *expand_file(const char *fmt, const char *path)
-{
-    char *out = calloc(1, strlen(fmt) + 4 * strlen(path) + 1);
-    const char *p;
-    cr_assert_not_null(out);
-    while ((p = strstr(fmt, "FILE")) != NULL) {
-        strncat(out, fmt, (size_t)(p - fmt));
-        strcat(out, path);
-        fmt = p + 4;
-    }
-    strcat(out, fmt);
-    return out;
-}
-
-typedef struct {
-    const char *name;
-    const char *input;
-    const char *section; /* NULL: the default */
-    int rc;
-    const char *records; /* key|value|line lines */
-    const char *err;     /* expected err when rc != CRL_OK; FILE = path */
-} ini_case_t;
-
-static void run_case(const ini_case_t *t, size_t len)
-{
-    char err[512] = "";
-    const char *path = write_file("case.ini", t->input, len);
-    rec_t r = { .path = path };
-
-    int rc = crl_plugin.loader->load(path, t->section, record, &r, err, sizeof(err));
-    cr_expect_eq(rc, t->rc, "%s: rc %d, expected %d (err: %s)", t->name, rc, t->rc, err);
-    cr_expect_str_eq(r.out != NULL ? r.out : "", t->records, "%s: records", t->name);
-    if (t->rc != CRL_OK) {
-        char *want = expand_file(t->err, path);
-        cr_expect_str_eq(err, want, "%s: err", t->name);
-        free(want);
-    }
-    free(r.out);
-}
-
-static const ini_case_t cases[] = {
+static const loader_case_t cases[] = {
     { "basic", "[uwsgi]\nmaster = true\nprocesses=4\n", NULL, CRL_OK,
       "master|true|2\nprocesses|4|3\n", NULL },
     { "other sections and keys before any header are ignored",
@@ -222,7 +98,7 @@ Test(ini, table)
 Test(ini, nul_byte_ends_the_line)
 {
     static const char input[] = "[uwsgi]\na = 1\0junk\nb = 2\n";
-    ini_case_t t = { "NUL", input, NULL, CRL_OK, "a|1|2\nb|2|3\n", NULL };
+    loader_case_t t = { "NUL", input, NULL, CRL_OK, "a|1|2\nb|2|3\n", NULL };
     run_case(&t, sizeof(input) - 1);
 }
 
@@ -242,7 +118,7 @@ static void long_value_case(size_t n)
                        value, value, value, value, value) > 0);
     cr_assert(asprintf(&want, "log-format|%s|5\n%s||6\n%s|v|7\nafter|1|8\n", value, value,
                        value) > 0);
-    ini_case_t t = { "long line", input, NULL, CRL_OK, want, NULL };
+    loader_case_t t = { "long line", input, NULL, CRL_OK, want, NULL };
     run_case(&t, strlen(input));
     free(value);
     free(input);
@@ -265,7 +141,7 @@ Test(ini, long_section_name)
     memset(name, 's', 300);
     name[300] = '\0';
     cr_assert(asprintf(&input, "[%s]\na = 1\n[%.50s]\nb = 2\n", name, name) > 0);
-    ini_case_t t = { "long section", input, name, CRL_OK, "a|1|2\n", NULL };
+    loader_case_t t = { "long section", input, name, CRL_OK, "a|1|2\n", NULL };
     run_case(&t, strlen(input));
     free(input);
 }
@@ -273,7 +149,7 @@ Test(ini, long_section_name)
 Test(ini, include_same_file_section)
 {
     static const char input[] = "[uwsgi]\na = 1\nini = :base\nb = 2\n[base]\nc = 3\nd = 4\n";
-    ini_case_t t = { "ini = :base", input, NULL, CRL_OK,
+    loader_case_t t = { "ini = :base", input, NULL, CRL_OK,
                      "a|1|2\nini|:base|3\nc|3|6\nd|4|7\nb|2|4\n", NULL };
     run_case(&t, strlen(input));
 }
@@ -283,7 +159,7 @@ Test(ini, include_other_file_recursively)
     static const char inner[] = "[uwsgi]\ninner = 1\nini = :more\n[more]\ndeep = 2\n";
     write_file("inner.ini", inner, strlen(inner));
     static const char input[] = "[uwsgi]\nini = inner.ini\nouter = 3\n";
-    ini_case_t t = { "ini = inner.ini", input, NULL, CRL_OK,
+    loader_case_t t = { "ini = inner.ini", input, NULL, CRL_OK,
                      "ini|inner.ini|2\ninner|1|2\nini|:more|3\ndeep|2|5\nouter|3|3\n", NULL };
     run_case(&t, strlen(input));
 }
@@ -291,7 +167,7 @@ Test(ini, include_other_file_recursively)
 Test(ini, include_of_missing_section_fails)
 {
     static const char input[] = "[uwsgi]\nini = :nope\nafter = 1\n";
-    ini_case_t t = { "ini = :nope", input, NULL, CRL_ERROR, "ini|:nope|2\n",
+    loader_case_t t = { "ini = :nope", input, NULL, CRL_ERROR, "ini|:nope|2\n",
                      "FILE:2: stopped at 'ini'" };
     run_case(&t, strlen(input));
 }
