@@ -990,6 +990,11 @@ static int run_actions(crl_config_action_t *action)
         crl_option_print_help(stdout);
     } else if (conf.version) {
         printf("corral %s\n", CRL_VERSION);
+        const crl_plugin_t *e;
+        for (size_t i = 0; (e = crl_plugin_embedded_at(i)); i++)
+            printf("%s%s", i ? " " : "built-in plugins: ", e->name);
+        if (crl_plugin_embedded_at(0))
+            printf("\n");
     } else if (conf.show_config && !S.errors) {
         crl_option_print_config(stdout, 0);
     } else if (conf.check_config && !S.errors) {

@@ -6,6 +6,8 @@
  * "python311", "/usr/lib/uwsgi/python3_plugin.so" all mean "python"):
  * the `plugins-dir` directories, then <dir of the corral executable>/plugins,
  * then CRL_PLUGIN_DIR (the install directory). The file is corral_NAME.so.
+ * A plugin built into the binary (the Python plugin with a static libpython,
+ * CORRAL_PYTHON_STATIC) is taken before any file, even one named by path.
  */
 #ifndef CRL_PLUGIN_MANAGER_H
 #define CRL_PLUGIN_MANAGER_H
@@ -18,6 +20,12 @@
  * "logfile" are not available), CRL_ERROR when the file exists but cannot
  * be loaded or has the wrong ABI (logged). */
 int crl_plugin_load(const char *name);
+
+/* Whether the plugin called `name` (or an alias) is built into the binary. */
+int crl_plugin_embedded(const char *name);
+
+/* The i-th plugin built into the binary, loaded or not; NULL past the end. */
+const crl_plugin_t *crl_plugin_embedded_at(size_t i);
 
 /* Add a directory to search first (the plugins-dir option). */
 void crl_plugin_add_dir(const char *dir);

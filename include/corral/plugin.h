@@ -7,6 +7,13 @@
  *
  * Roles: an application plugin fills `app`; a config loader fills
  * `loader`. Hooks are optional (NULL).
+ *
+ * A plugin may also be built into the corral binary (see
+ * CORRAL_PYTHON_STATIC): the same sources compiled with
+ * CRL_PLUGIN_EMBEDDED=name define `crl_plugin_<name>` instead, and the core
+ * finds it in crl_embedded_plugins[] before looking on disk. A plugin
+ * defines its descriptor with CRL_PLUGIN_DESCRIPTOR(name) so that it builds
+ * both ways.
  */
 #ifndef CORRAL_PLUGIN_H
 #define CORRAL_PLUGIN_H
@@ -24,6 +31,14 @@
 #define CRL_PLUGIN_EXPORT __attribute__((visibility("default")))
 #else
 #define CRL_PLUGIN_EXPORT
+#endif
+
+#define CRL_PLUGIN_CAT_(a, b) a##b
+#define CRL_PLUGIN_CAT(a, b) CRL_PLUGIN_CAT_(a, b)
+#ifdef CRL_PLUGIN_EMBEDDED
+#define CRL_PLUGIN_DESCRIPTOR(name) const crl_plugin_t CRL_PLUGIN_CAT(crl_plugin_, name)
+#else
+#define CRL_PLUGIN_DESCRIPTOR(name) CRL_PLUGIN_EXPORT const crl_plugin_t crl_plugin
 #endif
 
 /* Called by a loader once per key/value it finds, in file order. `line` is

@@ -275,7 +275,7 @@ static const crl_loader_ops_t ini_ops = {
     .load = ini_load,
 };
 
-CRL_PLUGIN_EXPORT const crl_plugin_t crl_plugin = {
+CRL_PLUGIN_DESCRIPTOR(ini) = {
     .abi = CRL_PLUGIN_ABI,
     .name = "ini",
     .loader = &ini_ops,

@@ -743,7 +743,7 @@ static const crl_app_ops_t app_ops = {
     .handle = handle,
 };
 
-CRL_PLUGIN_EXPORT const crl_plugin_t crl_plugin = {
+CRL_PLUGIN_DESCRIPTOR(python) = {
     .abi = CRL_PLUGIN_ABI,
     .name = "python",
     .aliases = "python3 python311 python3.11",

@@ -424,7 +424,7 @@ static const crl_loader_ops_t yaml_ops = {
     .load = yaml_load,
 };
 
-CRL_PLUGIN_EXPORT const crl_plugin_t crl_plugin = {
+CRL_PLUGIN_DESCRIPTOR(yaml) = {
     .abi = CRL_PLUGIN_ABI,
     .name = "yaml",
     .aliases = "yml",

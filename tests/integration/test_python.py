@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (DJANGO_DIR, HELLO_DIR, IS_UWSGI, PYTHON, Response, exchange,
+from conftest import (CORRAL_BIN, DJANGO_DIR, HELLO_DIR, IS_UWSGI, PYTHON, Response, exchange,
                       http_request, run, uwsgi_request, wait_for)
 
 APPS = Path(__file__).resolve().parent / "apps"
@@ -828,3 +828,53 @@ def test_non_callable_mount_without_need_app_serves_500s(corral):
     r = server.get("/nc/x")
     assert r.status == 500, r
     assert server.get("/").body == b"fine"
+
+
+# --------------------------------------------------------------------------
+# C extension modules, and the Python plugin built into the binary
+
+def test_c_extension_modules_work_in_the_worker(corral):
+    """Debian's extension modules take the C API from the process: from
+    libpython3.X.so, or from the corral binary when the plugin is built in
+    (CORRAL_PYTHON_STATIC). Each is imported and used in a worker."""
+    server = corral.start(app_ini(corral, "py6_ext", processes=2), processes=2)
+    for _ in range(2):
+        r = server.get("/")
+        assert r.status == 200, r
+        lines = r.body.decode().splitlines()
+        assert lines[-1].startswith("version 3."), lines
+        failed = [l for l in lines[:-1] if not l.endswith(" ok")]
+        assert not failed and len(lines) == 11, r.body.decode()
+
+
+def built_in_plugins():
+    p = run(["--version"])
+    m = re.search(r"^built-in plugins: (.*)$", p.stdout, re.M)
+    return m.group(1).split() if m else []
+
+
+def mapped_files(pid):
+    return {line.split()[-1] for line in Path("/proc/%d/maps" % pid).read_text().splitlines()
+            if "/" in line}
+
+
+@pytest.mark.corral_only
+@pytest.mark.parametrize("plugins", ["python3", "python311", "/usr/lib/uwsgi/plugins/python3_plugin.so",
+                                     "corral_python.so next to the binary"])
+def test_built_in_python_is_the_only_interpreter(corral, plugins):
+    """With the Python plugin built in, every way of asking for it (uWSGI's
+    names, a path, even the path of corral_python.so) gets the built-in one:
+    libpython3.X.so, a second interpreter, is never mapped."""
+    if "python" not in built_in_plugins():
+        pytest.skip("this corral loads corral_python.so (CORRAL_PYTHON_STATIC off)")
+    if plugins.startswith("corral_python.so"):
+        plugins = str(Path(CORRAL_BIN).resolve().parent / "plugins" / "corral_python.so")
+        assert Path(plugins).exists(), plugins
+    server = corral.start("[uwsgi]\nplugins = %s\n" % plugins + app_ini(corral, "py6_ext")
+                          .replace("[uwsgi]\n", ""))
+    r = server.get("/")
+    assert r.status == 200 and b"FAILED" not in r.body, r
+    (worker,) = server.workers()
+    for pid in (server.pid, worker):
+        libs = [f for f in mapped_files(pid) if "libpython" in f]
+        assert not libs, "pid %d maps %s" % (pid, libs)
