@@ -108,6 +108,22 @@ void crl__python_acquire(PyThreadState *ts)
     PyEval_RestoreThread(ts);
 }
 
+PyThreadState *crl__python_release_for_io(void)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    PyThreadState *head = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(ts));
+
+    if (head == ts && PyThreadState_Next(head) == NULL)
+        return NULL; /* the only thread: nobody to hand the GIL to */
+    return PyEval_SaveThread();
+}
+
+void crl__python_acquire_after_io(PyThreadState *ts)
+{
+    if (ts)
+        PyEval_RestoreThread(ts);
+}
+
 /* Format the pending exception with the traceback module and write it with
  * crl_log_raw (sys.stderr may not be where the log goes). SystemExit and
  * KeyboardInterrupt are logged like any other exception. */

@@ -106,6 +106,11 @@ typedef struct {
  * and drops the GIL; acquire() takes it back with that state. */
 PyThreadState *crl__python_release(void);
 void crl__python_acquire(PyThreadState *ts);
+/* Around a socket write that rarely blocks: the GIL is released only when
+ * another Python thread exists to take it (NULL: it was kept). A thread
+ * started meanwhile waits at most until the request ends. */
+PyThreadState *crl__python_release_for_io(void);
+void crl__python_acquire_after_io(PyThreadState *ts);
 
 /* Write the pending Python exception's traceback to the log and clear it. */
 void crl__python_log_exception(void);

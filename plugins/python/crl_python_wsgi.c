@@ -153,7 +153,10 @@ static int set_item(PyObject *d, const char *key, PyObject *value)
 /* The constant part of every environ. */
 static PyObject *make_proto(void)
 {
-    PyObject *d = PyDict_New();
+    /* Room for the ~30 keys of a typical request: PyDict_Copy() keeps the
+     * size of the table it copies, so no environ grows (a rehash) while
+     * the front end's variables go in. */
+    PyObject *d = _PyDict_NewPresized(40);
     PyObject *mt = crl_server_threads() > 1 ? Py_True : Py_False;
 
     if (d == NULL)
@@ -627,9 +630,9 @@ static int write_body(crl_python_thread_t *t, const char *p, size_t n, int last)
 
     if (n == 0 && !last)
         return CRL_OK;
-    ts = crl__python_release();
+    ts = crl__python_release_for_io();
     rc = last ? crl_response_end(t->req, p, n) : crl_response_write(t->req, p, n);
-    crl__python_acquire(ts);
+    crl__python_acquire_after_io(ts);
     if (rc < 0 && !t->client_gone) {
         t->client_gone = 1;
         t->gone_errno = -rc;
@@ -896,10 +899,10 @@ static void send_error(crl_request_t *req, int status)
 
 static int send_finish(crl_request_t *req)
 {
-    PyThreadState *ts = crl__python_release();
+    PyThreadState *ts = crl__python_release_for_io();
     int rc = crl_response_finish(req);
 
-    crl__python_acquire(ts);
+    crl__python_acquire_after_io(ts);
     return rc;
 }
 

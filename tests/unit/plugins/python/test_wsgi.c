@@ -107,6 +107,29 @@ static void check_gil_released(void)
         cr_assert_eq(check(), 0, "a blocking core call was made with the GIL held");
 }
 
+static __thread int writes_with_gil; /* writes made holding the GIL, alone */
+
+/* Writes keep the GIL when no other Python thread could take it, and must
+ * release it when one exists. */
+static void check_gil_released_for_write(void)
+{
+    int (*check)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "PyGILState_Check");
+    void *(*get)(void) = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyThreadState_Get");
+    void *(*interp)(void *) =
+        (void *(*)(void *))dlsym(RTLD_DEFAULT, "PyThreadState_GetInterpreter");
+    void *(*first)(void *) =
+        (void *(*)(void *))dlsym(RTLD_DEFAULT, "PyInterpreterState_ThreadHead");
+    void *(*next)(void *) = (void *(*)(void *))dlsym(RTLD_DEFAULT, "PyThreadState_Next");
+
+    if (!in_python_check || !check || !check())
+        return;
+    cr_assert(get && interp && first && next);
+    void *ts = get(), *h = first(interp(ts));
+    cr_assert(h == ts && next(h) == NULL,
+              "a write was made with the GIL held while another Python thread exists");
+    writes_with_gil++;
+}
+
 crl_str_t crl_request_var(const crl_request_t *r, const char *key)
 {
     size_t i, n = strlen(key);
@@ -169,7 +192,7 @@ static int send_head(void)
 
 int crl_response_write(crl_request_t *r, const void *data, size_t len)
 {
-    check_gil_released();
+    check_gil_released_for_write();
     cr_assert(head_pending, "body written without a head");
     if (fail_write_after >= 0 && outlen >= (size_t)fail_write_after) {
         send_head();
@@ -185,7 +208,7 @@ int crl_response_end(crl_request_t *r, const void *data, size_t len)
 {
     int rc;
 
-    check_gil_released();
+    check_gil_released_for_write();
     cr_assert(!finished, "crl_response_end after the response was complete");
     if (!head_pending)
         return CRL_ERROR;
@@ -219,7 +242,7 @@ int crl_response_head_sent(const crl_request_t *r)
 
 int crl_response_finish(crl_request_t *r)
 {
-    check_gil_released();
+    check_gil_released_for_write();
     if (write_failed)
         return -EPIPE; /* like the core: later calls fail at once */
     cr_assert(!finished, "response finished twice");
@@ -616,6 +639,17 @@ Test(interp, gil_released_between_requests)
     b = atol(strstr(out, "\n\n") + 2);
     /* the thread sleeps 1 ms per tick: it ran only if the GIL was free */
     cr_assert_gt(b - a, 20, "thread ticked %ld times in 200 ms", b - a);
+    /* with the ticker alive, every write released the GIL */
+    cr_assert_eq(writes_with_gil, 0);
+}
+
+Test(interp, writes_keep_the_gil_when_python_has_one_thread)
+{
+    start_ok("testapps:simple");
+    writes_with_gil = 0;
+    cr_assert_eq(get(), CRL_OK);
+    assert_out_has("hello");
+    cr_assert_gt(writes_with_gil, 0, "the only Python thread released the GIL to write");
 }
 
 Test(interp, fork_hooks)
