@@ -387,6 +387,8 @@ typedef struct {
     crl_scoreboard_thread_t *th;
     int epfd;
     int draining;              /* stopped accepting; answer keep-alive with close */
+    int queue_seen;            /* the last extra accept found a connection waiting */
+    unsigned probe;            /* turns since, to try again now and then */
     client_t *idle_head, *idle_tail;
     size_t nclients;
     pthread_t thread;
@@ -820,11 +822,15 @@ static void *worker_loop(void *arg)
                 /* uwsgi connections carry one request: under load the next
                  * one is usually queued already, so accept again before
                  * going back to epoll (bounded, so signals and parked
-                 * clients are not kept waiting). */
+                 * clients are not kept waiting). When the queue was empty
+                 * last time, only every 8th turn tries, so that a lightly
+                 * loaded worker does not pay a failing accept per request. */
+                crl_listener_t *l = crl_socket_at(tag->index);
                 int more = ACCEPT_BATCH;
-                while (client_accept(w, crl_socket_at(tag->index), listen_fds[tag->index]) &&
-                       --more > 0 && !stopping && !paused)
-                    ;
+                int done = client_accept(w, l, listen_fds[tag->index]);
+                while (done && --more > 0 && !stopping && !paused &&
+                       (w->queue_seen || (++w->probe & 7) == 0))
+                    done = w->queue_seen = client_accept(w, l, listen_fds[tag->index]);
             }
             else if (tag->kind == EV_CLIENT)
                 client_run(w, (client_t *)tag);
