@@ -10,7 +10,7 @@
  *
  * A plugin may also be built into the corral binary (see
  * CORRAL_PYTHON_STATIC): the same sources compiled with
- * CRL_PLUGIN_EMBEDDED=name define `crl_plugin_<name>` instead, and the core
+ * CRL_PLUGIN_EMBEDDED=name define `crl_builtin_plugin_<name>` instead, and the core
  * finds it in crl_embedded_plugins[] before looking on disk. A plugin
  * defines its descriptor with CRL_PLUGIN_DESCRIPTOR(name) so that it builds
  * both ways.
@@ -36,7 +36,7 @@
 #define CRL_PLUGIN_CAT_(a, b) a##b
 #define CRL_PLUGIN_CAT(a, b) CRL_PLUGIN_CAT_(a, b)
 #ifdef CRL_PLUGIN_EMBEDDED
-#define CRL_PLUGIN_DESCRIPTOR(name) const crl_plugin_t CRL_PLUGIN_CAT(crl_plugin_, name)
+#define CRL_PLUGIN_DESCRIPTOR(name) const crl_plugin_t CRL_PLUGIN_CAT(crl_builtin_plugin_, name)
 #else
 #define CRL_PLUGIN_DESCRIPTOR(name) CRL_PLUGIN_EXPORT const crl_plugin_t crl_plugin
 #endif

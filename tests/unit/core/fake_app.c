@@ -34,7 +34,7 @@ static int app_handle(crl_request_t *req)
 
 static const crl_app_ops_t ops = { .load = app_load, .handle = app_handle };
 
-CRL_PLUGIN_EXPORT const crl_plugin_t crl_plugin = {
+CRL_PLUGIN_DESCRIPTOR(app) = {
     .abi = CRL_PLUGIN_ABI,
     .name = "app",
     .aliases = "fakeapp fakeapp3",
