@@ -4,7 +4,7 @@
 #   1. install the Debian packages (tests/install-deps.sh)
 #   2. configure and build into build/
 #   3. unit tests (ctest), integration tests (pytest, real binary and nginx)
-#   4. fuzz targets for ${CORRAL_FUZZ_SECONDS:-60}s each, if tests/fuzz/run.sh exists
+#   4. fuzz targets for ${CORRAL_FUZZ_SECONDS:-45}s each, if tests/fuzz/run.sh exists
 #      (issue 7: at least a minute each in CI), and the soak test with
 #      ${SOAK_REQUESTS:-30000} requests (tests/soak/soak.sh; 200000 by hand)
 #   5. the same build with ASan+UBSan into build-asan/, unit and integration
@@ -93,7 +93,7 @@ else
     skip unit "build failed"; skip integration "build failed"; skip soak "build failed"
 fi
 
-fuzz_seconds=${CORRAL_FUZZ_SECONDS:-60}
+fuzz_seconds=${CORRAL_FUZZ_SECONDS:-45}
 if [ ! -f tests/fuzz/run.sh ]; then
     skip fuzz "no tests/fuzz/run.sh"
 elif [ "$fuzz_seconds" = 0 ]; then
