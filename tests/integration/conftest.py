@@ -232,6 +232,21 @@ def _connect(addr, timeout):
     return s
 
 
+def recv_all(s):
+    """What socket s receives until the peer closes (or resets: then what
+    came before)."""
+    chunks = []
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def exchange(addr, data, *, timeout=IO_TIMEOUT, shutdown=False):
     """Send data, read until the peer closes; returns the bytes received.
     `shutdown` half-closes our side after sending (a truncated request)."""
@@ -239,16 +254,7 @@ def exchange(addr, data, *, timeout=IO_TIMEOUT, shutdown=False):
         s.sendall(data)
         if shutdown:
             s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return recv_all(s)
 
 
 def http_request(addr, method="GET", path="/", *, headers=None, body=b"",

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (CORRAL_BIN, DJANGO_DIR, HELLO_DIR, IS_UWSGI, PYTHON, Response, exchange,
-                      http_request, run, uwsgi_request, wait_for)
+                      http_request, recv_all, run, uwsgi_request, wait_for)
 
 APPS = Path(__file__).resolve().parent / "apps"
 sys.path.insert(0, str(APPS))
@@ -462,12 +462,7 @@ def test_threads_other_requests_go_on_during_a_slow_upload(corral):
         assert r.status == 200 and r.text == "Hello from Flask", r
         assert time.monotonic() - start < 1.0
         slow.sendall(body[1000:])
-        raw = b""
-        while True:
-            chunk = slow.recv(65536)
-            if not chunk:
-                break
-            raw += chunk
+        raw = recv_all(slow)
     got = json.loads(Response(raw).body)
     assert got["size"] == len(body) and got["sha256"] == hashlib.sha256(body).hexdigest()
 

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import (HELLO_DIR, Response, free_port, http_request, run, uwsgi_packet,
+from conftest import (HELLO_DIR, Response, free_port, http_request, recv_all, run, uwsgi_packet,
                       uwsgi_request, uwsgi_vars, wait_for)
 
 pytestmark = pytest.mark.corral_only
@@ -46,16 +46,7 @@ def uwsgi_from(addr, source=None, path="/"):
             s.sendall(uwsgi_packet(uwsgi_vars("GET", path)))
         except (BrokenPipeError, ConnectionResetError):
             return b""
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return recv_all(s)
 
 
 def served(raw):

@@ -197,16 +197,10 @@ def test_head(static_server, transport):
 
 
 def test_head_keeps_the_connection_usable(static_server):
-    import socket
-    with socket.create_connection(static_server.http[0], timeout=10) as s:
-        s.sendall(b"HEAD /static/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n"
-                  b"GET /static/style.css HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        raw = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            raw += chunk
+    raw = exchange(static_server.http[0],
+                   b"HEAD /static/hello.txt HTTP/1.1\r\nHost: a\r\n\r\n"
+                   b"GET /static/style.css HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                   timeout=10)
     first, _, rest = raw.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 200 ") and b"Content-Length: 13" in first
     assert rest.startswith(b"HTTP/1.1 200 "), "HEAD sent a body: %r" % rest[:100]
@@ -569,17 +563,11 @@ def test_mount_over_the_uwsgi_socket(django_server, corral):
 
 
 def test_front_end_and_api_on_one_keepalive_connection(django_server):
-    import socket
     reqs = [b"/", b"/api/echo/", b"/static/pages/style.css", b"/api/where/", b"/app.js"]
-    with socket.create_connection(django_server.http[0], timeout=15) as s:
-        s.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % p for p in reqs[:-1])
-                  + b"GET /app.js HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        raw = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            raw += chunk
+    raw = exchange(django_server.http[0],
+                   b"".join(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % p for p in reqs[:-1])
+                   + b"GET /app.js HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                   timeout=15)
     bodies = []
     while raw:
         head, _, raw = raw.partition(b"\r\n\r\n")
@@ -672,16 +660,10 @@ def test_django_mount_behind_nginx(django_server, nginx):
 
 def test_head_to_django_then_the_front_end_on_one_connection(django_server):
     """Django answers HEAD with its body: the server must drop it."""
-    import socket
-    with socket.create_connection(django_server.http[0], timeout=15) as s:
-        s.sendall(b"HEAD /api/ HTTP/1.1\r\nHost: localhost\r\n\r\n"
-                  b"GET /?utm=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        raw = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            raw += chunk
+    raw = exchange(django_server.http[0],
+                   b"HEAD /api/ HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                   b"GET /?utm=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                   timeout=15)
     first, _, rest = raw.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 200 "), first
     assert b"Hello from Django" not in raw
