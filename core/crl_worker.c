@@ -538,7 +538,13 @@ static int client_accept(wt_t *w, crl_listener_t *l, int lfd)
 {
     struct sockaddr_storage peer;
     socklen_t plen = sizeof(peer);
-    int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    /* A unix peer's address says nothing (it is unnamed, or a path that
+     * only nginx cares about): do not have the kernel copy it out. */
+    int unix_peer = l->family == AF_UNIX;
+    int fd = accept4(lfd, unix_peer ? NULL : (struct sockaddr *)&peer, unix_peer ? NULL : &plen,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (unix_peer)
+        peer.ss_family = AF_UNIX;
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE) {
             static int64_t last_warned;
