@@ -6,13 +6,14 @@
 
 #include "crl_sched.h"
 
-int crl_sched_want_batch(int batch, unsigned requests, unsigned wakeups)
+int crl_sched_want_batch(const crl_sched_t *s)
 {
-    unsigned long long r = requests, w = wakeups;
+    unsigned long long r = s->requests, w = s->wakeups, p = s->probes, f = s->found;
+    int queued = p >= 8 && (s->batch ? f * 16 >= p : f * 8 >= p);
+    int several = w == 0 ? r > 0 /* requests without a wake-up: all were queued */
+                         : s->batch ? r * 4 >= w * 5 : r * 2 >= w * 3;
 
-    if (w == 0)
-        return r > 0; /* requests without a wake-up: all were queued */
-    return batch ? r * 4 >= w * 5 : r * 2 >= w * 3;
+    return queued || several;
 }
 
 /* Switch the calling thread; on failure log once and stop trying. */
@@ -52,14 +53,14 @@ void crl_sched_wakeup(crl_sched_t *s, int events)
         /* A timeout: a second with nothing to do. */
         if (s->batch)
             set_policy(s, 0);
-        s->requests = s->wakeups = 0;
+        s->requests = s->wakeups = s->probes = s->found = 0;
         return;
     }
     s->wakeups++;
     if (s->requests < CRL_SCHED_WINDOW)
         return;
-    int want = crl_sched_want_batch(s->batch, s->requests, s->wakeups);
+    int want = crl_sched_want_batch(s);
     if (want != s->batch)
         set_policy(s, want);
-    s->requests = s->wakeups = 0;
+    s->requests = s->wakeups = s->probes = s->found = 0;
 }

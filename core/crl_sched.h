@@ -8,15 +8,18 @@
  * Under SCHED_BATCH the woken worker waits until nginx yields, and then
  * finds several connections queued: fewer switches, less CPU per request.
  *
- * A thread that blocks in epoll for every request gains nothing from
- * waiting (a lone client's request would only be delayed behind whatever
- * else runs on the core), so in `auto` mode a thread runs as SCHED_BATCH
- * only while it finds more than one request per wake-up:
- *  - every CRL_SCHED_WINDOW requests it compares the requests it served
- *    with the times epoll_wait returned, and turns batch on at 1.5
- *    requests per wake-up or more, off below 1.25 (the gap keeps it from
- *    flapping);
- *  - a second without requests turns it off.
+ * A thread that serves one request per wake-up gains nothing from waiting
+ * (a lone client's request would only be delayed behind whatever else runs
+ * on the core), so in `auto` mode a thread runs as SCHED_BATCH only while
+ * requests queue for it. Every CRL_SCHED_WINDOW requests it looks at two
+ * signs, and batch is on while either holds:
+ *  - of its tries to accept another uwsgi connection right after serving
+ *    one (the worker's probes of the listen queue), at least 1 in 8 found
+ *    one waiting (1 in 16 to stay on), out of 8 tries or more;
+ *  - it served 1.5 requests per epoll wake-up or more (1.25 to stay on),
+ *    as keep-alive HTTP clients with requests ready give.
+ * The lower bar to stay on keeps it from flapping. A second without
+ * events turns it off.
  * Nice values are not changed; a policy set from outside (chrt) is kept.
  */
 #ifndef CRL_SCHED_H
@@ -36,11 +39,13 @@ typedef struct {
     int batch;         /* the thread runs as SCHED_BATCH */
     unsigned requests; /* served in the current window */
     unsigned wakeups;  /* epoll_wait calls that returned events */
+    unsigned probes;   /* tries to accept another connection after one */
+    unsigned found;    /* of which found one waiting */
 } crl_sched_t;
 
-/* Whether a thread in state `batch` that served `requests` over `wakeups`
- * wake-ups should run as SCHED_BATCH. Pure: the rule above. */
-int crl_sched_want_batch(int batch, unsigned requests, unsigned wakeups);
+/* Whether a thread in state `batch` should run as SCHED_BATCH after a
+ * window with these counts. Pure: the rule above. */
+int crl_sched_want_batch(const crl_sched_t *s);
 
 /* Start in `mode` on the calling thread: ON switches to SCHED_BATCH now.
  * A thread whose policy is not SCHED_OTHER (set with chrt, say) is left
@@ -56,6 +61,14 @@ void crl_sched_wakeup(crl_sched_t *s, int events);
 static inline void crl_sched_request(crl_sched_t *s)
 {
     s->requests++;
+}
+
+/* One try to accept another connection right after serving one; found:
+ * there was one. */
+static inline void crl_sched_probe(crl_sched_t *s, int found)
+{
+    s->probes++;
+    s->found += found != 0;
 }
 
 /* epoll_wait's timeout for a thread that would otherwise wait forever: a

@@ -871,8 +871,10 @@ static void *worker_loop(void *arg)
                 int more = ACCEPT_BATCH;
                 int done = client_accept(w, l, listen_fds[tag->index]);
                 while (done && --more > 0 && !stopping && !paused &&
-                       (w->queue_seen || (++w->probe & 7) == 0))
+                       (w->queue_seen || (++w->probe & 7) == 0)) {
                     done = w->queue_seen = client_accept(w, l, listen_fds[tag->index]);
+                    crl_sched_probe(&w->sched, done);
+                }
             }
             else if (tag->kind == EV_CLIENT)
                 client_run(w, (client_t *)tag);

@@ -1,5 +1,5 @@
 /* Tests of core/crl_sched.c: the rule that chooses SCHED_BATCH from the
- * requests per wake-up, and the calling thread's real policy as the state
+ * requests per wake-up and the listen-queue probes, and the calling thread's real policy as the state
  * machine switches it (OTHER <-> BATCH needs no privilege). */
 #include <sched.h>
 
@@ -10,41 +10,70 @@
 /* Each case runs in its own process (Criterion forks), so a policy left
  * behind does not leak into the next. */
 
-Test(sched_rule, one_request_per_wakeup_is_not_batch)
+static int want(int batch, unsigned requests, unsigned wakeups, unsigned probes, unsigned found)
 {
-    cr_expect_not(crl_sched_want_batch(0, 128, 128));
-    cr_expect_not(crl_sched_want_batch(1, 128, 128));
-    cr_expect_not(crl_sched_want_batch(0, 128, 100)); /* 1.28 */
+    crl_sched_t s = { .mode = CRL_SCHED_AUTO, .batch = batch, .requests = requests,
+                      .wakeups = wakeups, .probes = probes, .found = found };
+    return crl_sched_want_batch(&s);
 }
 
-Test(sched_rule, queued_requests_turn_it_on_at_one_and_a_half)
+Test(sched_rule, one_request_per_wakeup_and_an_empty_queue_is_not_batch)
 {
-    cr_expect(crl_sched_want_batch(0, 150, 100));
-    cr_expect_not(crl_sched_want_batch(0, 149, 100));
-    cr_expect(crl_sched_want_batch(0, 1600, 100));
+    cr_expect_not(want(0, 128, 128, 16, 0));
+    cr_expect_not(want(1, 128, 128, 16, 0));
+    cr_expect_not(want(0, 128, 100, 16, 0)); /* 1.28 per wake-up */
 }
 
-Test(sched_rule, it_stays_on_down_to_one_and_a_quarter)
+Test(sched_rule, several_requests_per_wakeup_turn_it_on_at_one_and_a_half)
 {
-    cr_expect(crl_sched_want_batch(1, 149, 100));
-    cr_expect(crl_sched_want_batch(1, 125, 100));
-    cr_expect_not(crl_sched_want_batch(1, 124, 100));
+    cr_expect(want(0, 150, 100, 0, 0));
+    cr_expect_not(want(0, 149, 100, 0, 0));
+    cr_expect(want(0, 1600, 100, 0, 0));
+}
+
+Test(sched_rule, several_per_wakeup_keep_it_on_down_to_one_and_a_quarter)
+{
+    cr_expect(want(1, 149, 100, 0, 0));
+    cr_expect(want(1, 125, 100, 0, 0));
+    cr_expect_not(want(1, 124, 100, 0, 0));
+}
+
+Test(sched_rule, a_queue_found_by_one_probe_in_eight_turns_it_on)
+{
+    cr_expect(want(0, 128, 128, 16, 2));
+    cr_expect_not(want(0, 128, 128, 17, 2));
+    cr_expect(want(0, 128, 128, 8, 1));
+}
+
+Test(sched_rule, one_probe_in_sixteen_keeps_it_on)
+{
+    cr_expect(want(1, 128, 128, 16, 1));
+    cr_expect_not(want(1, 128, 128, 17, 1));
+}
+
+Test(sched_rule, too_few_probes_say_nothing)
+{
+    cr_expect_not(want(0, 128, 128, 7, 7));
+    cr_expect_not(want(1, 128, 128, 7, 7));
 }
 
 Test(sched_rule, no_wakeup_and_no_overflow)
 {
-    cr_expect(crl_sched_want_batch(0, 5, 0));
-    cr_expect_not(crl_sched_want_batch(1, 0, 0));
-    cr_expect(crl_sched_want_batch(0, 0xffffffffu, 0xaaaaaaaau)); /* 1.5 exactly */
+    cr_expect(want(0, 5, 0, 0, 0));
+    cr_expect_not(want(1, 0, 0, 0, 0));
+    cr_expect(want(0, 0xffffffffu, 0xaaaaaaaau, 0, 0)); /* 1.5 exactly */
+    cr_expect(want(0, 128, 128, 0xffffffffu, 0x20000000u)); /* 1 in 8 exactly */
 }
 
-/* Serve `per_wakeup` requests after each of `wakeups` wake-ups. */
-static void run(crl_sched_t *s, unsigned wakeups, unsigned per_wakeup)
+/* Serve `per_wakeup` requests after each of `wakeups` wake-ups; after the
+ * first of them, probe the queue once more and find what `queued` says. */
+static void run(crl_sched_t *s, unsigned wakeups, unsigned per_wakeup, int queued)
 {
     for (unsigned i = 0; i < wakeups; i++) {
         crl_sched_wakeup(s, 1);
         for (unsigned j = 0; j < per_wakeup; j++)
             crl_sched_request(s);
+        crl_sched_probe(s, queued);
     }
 }
 
@@ -56,20 +85,20 @@ Test(sched_auto, switches_the_thread_with_the_load)
     crl_sched_init(&s, CRL_SCHED_AUTO);
     cr_expect_eq(crl_sched_timeout_ms(&s), -1);
 
-    run(&s, CRL_SCHED_WINDOW * 2, 1); /* a lone client: never */
+    run(&s, CRL_SCHED_WINDOW * 2, 1, 0); /* a lone client: never */
     cr_expect_not(s.batch);
     cr_expect_eq(sched_getscheduler(0), SCHED_OTHER);
 
-    run(&s, CRL_SCHED_WINDOW, 4); /* several queued per wake-up */
+    run(&s, CRL_SCHED_WINDOW, 4, 0); /* several ready per wake-up */
     cr_expect(s.batch);
     cr_expect_eq(sched_getscheduler(0), SCHED_BATCH);
     cr_expect_eq(crl_sched_timeout_ms(&s), 1000, "a batch thread wakes to notice idleness");
 
-    run(&s, CRL_SCHED_WINDOW * 2, 1); /* back to one at a time */
+    run(&s, CRL_SCHED_WINDOW * 2, 1, 0); /* back to one at a time */
     cr_expect_not(s.batch);
     cr_expect_eq(sched_getscheduler(0), SCHED_OTHER);
 
-    run(&s, CRL_SCHED_WINDOW, 4);
+    run(&s, CRL_SCHED_WINDOW * 2, 1, 1); /* the listen queue has more */
     cr_expect_eq(sched_getscheduler(0), SCHED_BATCH);
     crl_sched_wakeup(&s, 0); /* a second without events */
     cr_expect_not(s.batch);
@@ -81,7 +110,7 @@ Test(sched_auto, a_window_decides_only_when_full)
     crl_sched_t s;
 
     crl_sched_init(&s, CRL_SCHED_AUTO);
-    run(&s, 10, 4); /* 40 requests: not a window yet */
+    run(&s, 10, 4, 1); /* 40 requests: not a window yet */
     cr_expect_eq(sched_getscheduler(0), SCHED_OTHER);
 }
 
@@ -92,7 +121,7 @@ Test(sched_modes, true_is_batch_from_the_start_and_stays)
     crl_sched_init(&s, CRL_SCHED_ON);
     cr_expect_eq(sched_getscheduler(0), SCHED_BATCH);
     cr_expect_eq(crl_sched_timeout_ms(&s), -1);
-    run(&s, CRL_SCHED_WINDOW * 2, 1);
+    run(&s, CRL_SCHED_WINDOW * 2, 1, 0);
     crl_sched_wakeup(&s, 0);
     cr_expect_eq(sched_getscheduler(0), SCHED_BATCH);
 }
@@ -102,7 +131,7 @@ Test(sched_modes, false_never_touches_the_policy)
     crl_sched_t s;
 
     crl_sched_init(&s, CRL_SCHED_OFF);
-    run(&s, CRL_SCHED_WINDOW, 8);
+    run(&s, CRL_SCHED_WINDOW, 8, 1);
     cr_expect_eq(sched_getscheduler(0), SCHED_OTHER);
 }
 
@@ -114,7 +143,7 @@ Test(sched_modes, a_policy_set_from_outside_is_kept)
     cr_assert_eq(sched_setscheduler(0, SCHED_IDLE, &p), 0);
     crl_sched_init(&s, CRL_SCHED_AUTO);
     cr_expect_eq(s.mode, CRL_SCHED_OFF);
-    run(&s, CRL_SCHED_WINDOW, 8);
+    run(&s, CRL_SCHED_WINDOW, 8, 1);
     cr_expect_eq(sched_getscheduler(0), SCHED_IDLE);
     crl_sched_init(&s, CRL_SCHED_ON);
     cr_expect_eq(sched_getscheduler(0), SCHED_IDLE);
