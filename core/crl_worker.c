@@ -866,12 +866,15 @@ static void *worker_loop(void *arg)
                  * going back to epoll (bounded, so signals and parked
                  * clients are not kept waiting). When the queue was empty
                  * last time, only every 8th turn tries, so that a lightly
-                 * loaded worker does not pay a failing accept per request. */
+                 * loaded worker does not pay a failing accept per request;
+                 * under load (sched-batch on) every turn does: the kernel
+                 * woke one worker for each new connection, and if that one
+                 * waits for a core, a worker that is free takes it. */
                 crl_listener_t *l = crl_socket_at(tag->index);
                 int more = ACCEPT_BATCH;
                 int done = client_accept(w, l, listen_fds[tag->index]);
                 while (done && --more > 0 && !stopping && !paused &&
-                       (w->queue_seen || (++w->probe & 7) == 0)) {
+                       (w->queue_seen || w->sched.batch || (++w->probe & 7) == 0)) {
                     done = w->queue_seen = client_accept(w, l, listen_fds[tag->index]);
                     crl_sched_probe(&w->sched, done);
                 }
