@@ -8,9 +8,9 @@
  * Under SCHED_BATCH the woken worker waits until nginx yields, and then
  * finds several connections queued: fewer switches, less CPU per request.
  *
- * A thread that serves one request per wake-up gains nothing from waiting
- * (a lone client's request would only be delayed behind whatever else runs
- * on the core), so in `auto` mode a thread runs as SCHED_BATCH only while
+ * A thread that finds one request per wake-up gains nothing from waiting
+ * (its request could only be delayed behind whatever else runs on the
+ * core), so in `auto` mode a thread runs as SCHED_BATCH only while
  * requests queue for it. Every CRL_SCHED_WINDOW requests it looks at two
  * signs, and batch is on while either holds:
  *  - of its tries to accept another uwsgi connection right after serving

@@ -69,14 +69,6 @@ def test_auto_turns_batch_on_under_load_and_off_when_idle(corral):
     assert uwsgi_request(corral.sock).status == 200
 
 
-def test_one_request_at_a_time_stays_other(corral):
-    server = corral.start(queued_ini(corral))
-    (worker,) = server.wait_workers()
-    for _ in range(400):
-        assert uwsgi_request(corral.sock).status == 200
-    assert policy(worker) == SCHED_OTHER
-
-
 def test_false_never_switches(corral):
     server = corral.start(queued_ini(corral, "false"))
     (worker,) = server.wait_workers()
