@@ -47,19 +47,16 @@ void crl_sched_init(crl_sched_t *s, int mode)
 
 void crl_sched_wakeup(crl_sched_t *s, int events)
 {
+    int want = 0; /* a timeout: a second with nothing to do */
+
     if (s->mode != CRL_SCHED_AUTO)
         return;
-    if (events == 0) {
-        /* A timeout: a second with nothing to do. */
-        if (s->batch)
-            set_policy(s, 0);
-        s->requests = s->wakeups = s->probes = s->found = 0;
-        return;
+    if (events > 0) {
+        s->wakeups++;
+        if (s->requests < CRL_SCHED_WINDOW)
+            return;
+        want = crl_sched_want_batch(s);
     }
-    s->wakeups++;
-    if (s->requests < CRL_SCHED_WINDOW)
-        return;
-    int want = crl_sched_want_batch(s);
     if (want != s->batch)
         set_policy(s, want);
     s->requests = s->wakeups = s->probes = s->found = 0;

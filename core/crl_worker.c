@@ -65,6 +65,18 @@ typedef struct {
 
 static crl_worker_conf_t conf;
 
+/* A flag as configs write it: 1 for true, yes, on, 1 or a bare key, 0 for
+ * false, no, off, 0, -1 for anything else. */
+static int flag_value(const char *v)
+{
+    if (*v == '\0' || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") ||
+        !strcmp(v, "1"))
+        return 1;
+    if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcmp(v, "0"))
+        return 0;
+    return -1;
+}
+
 /* http-keepalive as real configs write it: a flag (true, 1, bare) keeps
  * the default timeout, false/0 turns keep-alive off, N > 1 is seconds. */
 static int parse_keepalive(const crl_option_t *opt, void *field, const char *value, char *err,
@@ -72,13 +84,9 @@ static int parse_keepalive(const crl_option_t *opt, void *field, const char *val
 {
     long *out = field;
     char *end;
-    if (*value == '\0' || !strcasecmp(value, "true") || !strcasecmp(value, "yes") ||
-        !strcasecmp(value, "on") || !strcmp(value, "1")) {
-        *out = 15;
-        return CRL_OK;
-    }
-    if (!strcasecmp(value, "false") || !strcasecmp(value, "no") || !strcasecmp(value, "off")) {
-        *out = 0;
+    int flag = flag_value(value);
+    if (flag >= 0) {
+        *out = flag ? 15 : 0;
         return CRL_OK;
     }
     long v = strtol(value, &end, 10);
@@ -98,15 +106,12 @@ static int parse_sched_batch(const crl_option_t *opt, void *field, const char *v
                              size_t errlen)
 {
     long *out = field;
+    int flag = flag_value(value);
     (void)opt;
     if (!strcasecmp(value, "auto")) {
         *out = CRL_SCHED_AUTO;
-    } else if (*value == '\0' || !strcasecmp(value, "true") || !strcasecmp(value, "yes") ||
-               !strcasecmp(value, "on") || !strcmp(value, "1")) {
-        *out = CRL_SCHED_ON;
-    } else if (!strcasecmp(value, "false") || !strcasecmp(value, "no") ||
-               !strcasecmp(value, "off") || !strcmp(value, "0")) {
-        *out = CRL_SCHED_OFF;
+    } else if (flag >= 0) {
+        *out = flag ? CRL_SCHED_ON : CRL_SCHED_OFF;
     } else {
         snprintf(err, errlen, "expects auto, true or false, got '%s'", value);
         return CRL_ERROR;
@@ -181,8 +186,8 @@ static const crl_option_t options[] = {
       .offset = offsetof(crl_worker_conf_t, sched_batch), .def = "auto",
       .parse = parse_sched_batch,
       .help = "run request threads as SCHED_BATCH (no preempting nginx on every connection: "
-              "fewer context switches); auto (default) while a thread finds more than one "
-              "request per wake-up, true always, false never" },
+              "fewer context switches); auto (default) while requests queue for a thread, "
+              "true always, false never" },
     { .name = "log-x-forwarded-for", .type = CRL_OPT_BOOL,
       .offset = offsetof(crl_worker_conf_t, log_x_forwarded_for),
       .help = "log the X-Forwarded-For address instead of the peer's" },

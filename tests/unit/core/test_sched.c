@@ -1,6 +1,7 @@
 /* Tests of core/crl_sched.c: the rule that chooses SCHED_BATCH from the
- * requests per wake-up and the listen-queue probes, and the calling thread's real policy as the state
- * machine switches it (OTHER <-> BATCH needs no privilege). */
+ * requests per wake-up and the listen-queue probes, and the calling
+ * thread's real policy as the state machine switches it (OTHER <-> BATCH
+ * needs no privilege). */
 #include <sched.h>
 
 #include <criterion/criterion.h>
