@@ -91,6 +91,10 @@ static const crl_option_t options[] = {
     { .name = "post-buffering-bufsize", .type = CRL_OPT_INT,
       .offset = CONF_OFF(post_buffering_bufsize), .def = "8192", .min = 512,
       .max = 64 * 1024 * 1024, .help = "buffer size for reading a body with post-buffering" },
+    { .name = "wsgi-manage-chunked-input", .type = CRL_OPT_BOOL,
+      .offset = CONF_OFF(manage_chunked_input),
+      .help = "hand a chunked upload to the app as it arrives (wsgi.input_terminated, no "
+              "CONTENT_LENGTH) instead of reading it whole first and giving its length" },
     { .name = "py-autoreload", .aliases = "python-autoreload py-auto-reload",
       .type = CRL_OPT_INT, .offset = CONF_OFF(autoreload), .def = "0", .min = 0,
       .max = 86400,

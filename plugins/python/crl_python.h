@@ -46,6 +46,7 @@ typedef struct {
     int ignore_write_errors;/* no log line when the client left */
     long post_buffering;    /* bodies above this many bytes are spooled (0: off) */
     long post_buffering_bufsize;
+    int manage_chunked_input; /* stream chunked uploads: no CONTENT_LENGTH */
     long autoreload;        /* py-autoreload seconds (0: off) */
 } crl_python_conf_t;
 

@@ -389,7 +389,10 @@ static int route(crl_request_t *req, PyObject *env, seen_t *seen, int path_set, 
 
 /* A new environ for req (new reference) and the app to call (borrowed,
  * NULL when no app serves the path), or NULL with an exception. */
-static PyObject *build_environ(crl_python_thread_t *t, crl_request_t *req, PyObject **app)
+/* body_len: the length of a body that came without one (a chunked upload)
+ * and was spooled, given to the app as CONTENT_LENGTH; -1 otherwise. */
+static PyObject *build_environ(crl_python_thread_t *t, crl_request_t *req, int64_t body_len,
+                               PyObject **app)
 {
     crl_python_ctx_t *c = &crl__python;
     PyObject *env = PyDict_Copy(c->environ_proto), *k = NULL, *v = NULL;
@@ -408,6 +411,12 @@ static PyObject *build_environ(crl_python_thread_t *t, crl_request_t *req, PyObj
         Py_CLEAR(k);
         Py_CLEAR(v);
         note_var(var, &seen);
+    }
+    if (body_len >= 0) {
+        v = PyUnicode_FromFormat("%lld", (long long)body_len);
+        if (v == NULL || PyDict_SetItemString(env, "CONTENT_LENGTH", v) < 0)
+            goto fail;
+        Py_CLEAR(v);
     }
     if (seen.path.data == NULL) {
         crl_str_t uri = crl_request_var(req, "REQUEST_URI");
@@ -956,8 +965,9 @@ static size_t spool_bufsize(void)
     return n >= 512 ? (size_t)n : 8192;
 }
 
-/* post-buffering: a temporary file for this thread, reused from request to
- * request (emptied after each). CRL_OK or CRL_ERROR (logged). */
+/* The spool (post-buffering, chunked uploads): a temporary file for this
+ * thread, reused from request to request (emptied after each). CRL_OK or
+ * CRL_ERROR (logged). */
 static int spool_open(crl_python_thread_t *t)
 {
     const char *dir = getenv("TMPDIR");
@@ -965,7 +975,7 @@ static int spool_open(crl_python_thread_t *t)
     size_t bufsize = spool_bufsize();
 
     if (t->spool_buf == NULL && (t->spool_buf = PyMem_RawMalloc(bufsize)) == NULL) {
-        crl_log(CRL_LOG_ERR, ENOMEM, "post-buffering: cannot allocate %zu bytes", bufsize);
+        crl_log(CRL_LOG_ERR, ENOMEM, "request body spool: cannot allocate %zu bytes", bufsize);
         return CRL_ERROR;
     }
     if (t->spool_fd >= 0)
@@ -980,7 +990,8 @@ static int spool_open(crl_python_thread_t *t)
             unlink(path);
     }
     if (t->spool_fd < 0) {
-        crl_log(CRL_LOG_ERR, errno, "post-buffering: cannot create a temporary file in %s", dir);
+        crl_log(CRL_LOG_ERR, errno, "request body spool: cannot create a temporary file in %s",
+                dir);
         return CRL_ERROR;
     }
     return CRL_OK;
@@ -1006,7 +1017,7 @@ static int64_t spool_fill(crl_python_thread_t *t)
             }
             if (w <= 0) {
                 crl_log(CRL_LOG_ERR, w < 0 ? errno : ENOSPC,
-                        "post-buffering: cannot write the request body to a temporary file");
+                        "request body spool: cannot write the body to a temporary file");
                 return -EIO;
             }
         }
@@ -1014,17 +1025,30 @@ static int64_t spool_fill(crl_python_thread_t *t)
     }
 }
 
-/* With post-buffering, spool a body above the limit (or of unknown
- * length) before the app runs. *len is the spooled length, -1 when the
- * body is not spooled. CRL_OK, or CRL_ERROR after answering the request. */
+/* Whether the body is read whole into the spool file before the app runs:
+ * with post-buffering, a body above the limit or of unknown length; and a
+ * chunked upload (unknown length) always, unless wsgi-manage-chunked-input
+ * asks for it as it arrives. WSGI apps learn a body's length only from
+ * CONTENT_LENGTH, and Django reads nothing without it. */
+static int must_spool(const crl_request_t *req)
+{
+    const crl_python_conf_t *c = &crl__python.conf;
+
+    if (req->content_length < 0)
+        return c->post_buffering > 0 || !c->manage_chunked_input;
+    return c->post_buffering > 0 && req->content_length > c->post_buffering;
+}
+
+/* Spool the body when must_spool says so. *len is the spooled length, -1
+ * when the body is not spooled. CRL_OK, or CRL_ERROR after answering the
+ * request. */
 static int spool_body(crl_python_thread_t *t, int64_t *len)
 {
-    long limit = crl__python.conf.post_buffering;
     PyThreadState *ts;
     int64_t n;
 
     *len = -1;
-    if (limit <= 0 || (t->req->content_length >= 0 && t->req->content_length <= limit))
+    if (!must_spool(t->req))
         return CRL_OK;
     if (spool_open(t) != CRL_OK) {
         send_error(t->req, 500);
@@ -1112,7 +1136,7 @@ int crl__python_wsgi_handle(crl_request_t *req)
         goto done;
     }
     crl__python_input_bind(t->input, t, spooled >= 0 ? t->spool_fd : -1, spooled);
-    environ = build_environ(t, req, &app);
+    environ = build_environ(t, req, req->content_length < 0 ? spooled : -1, &app);
     if (environ == NULL) {
         crl__python_log_exception();
         rc = fail_response(t);

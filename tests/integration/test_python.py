@@ -362,6 +362,75 @@ def test_post_buffering_body_under_the_limit(corral):
         assert r.status == 200 and r.body == body, (size, r)
 
 
+def environ_lines(body):
+    return dict(line.split("=", 1) for line in body.decode("latin-1").split("\n"))
+
+
+def chunked_post(server, path, body, ctype="application/octet-stream", size=65536):
+    raw = exchange(server.http[0], b"POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   b"Content-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   % (path.encode(), ctype.encode()) + chunked(body, size), timeout=60)
+    return Response(raw)
+
+
+@pytest.mark.corral_only          # uWSGI 2.0's http-socket has no chunked input
+@pytest.mark.parametrize("size", [0, 5, 300000])
+def test_chunked_upload_gets_its_length_as_content_length(corral, size):
+    """WSGI apps learn a body's length only from CONTENT_LENGTH: a chunked
+    upload is read whole first and its length given, as a Content-Length
+    upload's would be."""
+    server = corral.start(app_ini(corral, "py6_wsgi:validated"))
+    body = pattern(size)
+    r = chunked_post(server, "/environ", body, size=7000)
+    assert r.status == 200, r
+    env = environ_lines(r.body)
+    assert env["CONTENT_LENGTH"] == str(size)
+    assert env["wsgi.input_terminated"] == "True"
+    # the app reads exactly CONTENT_LENGTH bytes and finds nothing after them
+    r = chunked_post(server, "/post", body, size=7000)
+    assert r.status == 200 and r.body == body, r
+    assert r.header("X-Body-Length") == str(size) and r.header("X-Rest") == "0"
+
+
+@pytest.mark.corral_only
+def test_chunked_upload_to_django(corral):
+    """Django reads nothing without CONTENT_LENGTH: a chunked multipart
+    upload must reach request.FILES and request.POST whole."""
+    server = corral.start(django_ini(corral))
+    data = os.urandom(200000)
+    ctype, body = multipart([("file", "sent-chunked.bin", data)], [("note", "chunked")])
+    r = chunked_post(server, "/upload/", body, ctype=ctype, size=4096)
+    assert r.status == 200, r
+    got = json.loads(r.body)
+    assert got["form"] == {"note": "chunked"}
+    assert got["files"] == [{"field": "file", "filename": "sent-chunked.bin",
+                             "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
+
+
+@pytest.mark.corral_only
+def test_wsgi_manage_chunked_input_streams_the_upload(corral):
+    """uWSGI's wsgi-manage-chunked-input: the app gets the upload as it
+    arrives, with wsgi.input_terminated and no CONTENT_LENGTH."""
+    server = corral.start(app_ini(corral, "py6_wsgi:validated",
+                                  "wsgi-manage-chunked-input = true\n"))
+    body = pattern(100000)
+    env = environ_lines(chunked_post(server, "/environ", body).body)
+    assert env["CONTENT_LENGTH"] == ""
+    assert env["wsgi.input_terminated"] == "True"
+    r = chunked_post(server, "/post", body)
+    assert r.status == 200 and r.body == body, r
+    assert r.header("X-Body-Length") == "0"          # read to the end instead
+
+
+@pytest.mark.corral_only
+def test_chunked_upload_over_limit_post_is_refused_before_the_app(corral):
+    server = corral.start(app_ini(corral, "py6_wsgi:validated", "limit-post = 10000\n"))
+    server.expect_log(r"^(error|warning): .*limit-post")
+    r = chunked_post(server, "/post", pattern(20000), size=4096)
+    assert r.status == 413, r
+    assert server.request("POST", "/post", body=b"after").body == b"after"
+
+
 NON_ASCII_NAMES = ["r\u00e9sum\u00e9 na\u00efve.txt", "\u65e5\u672c\u8a9e\u30d5\u30a1\u30a4\u30eb.bin",
                    "emoji-\U0001f40d.py", "\u00fcml\u00e4ut \u2014 dash.csv"]
 
