@@ -9,7 +9,7 @@
 int crl_sched_want_batch(const crl_sched_t *s)
 {
     unsigned long long r = s->requests, w = s->wakeups, p = s->probes, f = s->found;
-    int queued = p >= 8 && (s->batch ? f * 16 >= p : f * 8 >= p);
+    int queued = p >= 8 && (s->batch ? f * 4 >= p : f * 2 >= p);
     int several = w == 0 ? r > 0 /* requests without a wake-up: all were queued */
                          : s->batch ? r * 4 >= w * 5 : r * 2 >= w * 3;
 
