@@ -388,9 +388,9 @@ static int route(crl_request_t *req, PyObject *env, seen_t *seen, int path_set, 
 }
 
 /* A new environ for req (new reference) and the app to call (borrowed,
- * NULL when no app serves the path), or NULL with an exception. */
-/* body_len: the length of a body that came without one (a chunked upload)
- * and was spooled, given to the app as CONTENT_LENGTH; -1 otherwise. */
+ * NULL when no app serves the path), or NULL with an exception. body_len
+ * is the length of a body that came without one (a chunked upload) and
+ * was spooled, given to the app as CONTENT_LENGTH; -1 otherwise. */
 static PyObject *build_environ(crl_python_thread_t *t, crl_request_t *req, int64_t body_len,
                                PyObject **app)
 {
