@@ -3,8 +3,9 @@
 #
 # Installs the peers with apt-get, builds Corral (build-bench/, Release) and
 # bench/stub.c, then runs every configuration once per round, round after
-# round (A B A B ...), so that slow drift on a shared machine hits every
-# server alike. A configuration is: workers (1 pinned to CPU 0 with wrk on
+# round, the servers of a configuration in turn and their order reversed
+# every other round (A B, B A, ...), so that slow drift on a shared machine
+# hits every server alike. A configuration is: workers (1 pinned to CPU 0 with wrk on
 # CPU 1, or 2 unpinned) x app (hello, django) x path (behind nginx over the
 # uwsgi protocol on a unix socket, or direct HTTP) x server. Each
 # configuration's servers are started, checked, measured (lib/measure.py),
@@ -131,19 +132,31 @@ run_config() {
     rm -f "$sock"
 }
 
-configs() { # every configuration of one round, in order: corral next to its peers
-    local mode app
+configs() { # configs ROUND: every configuration of one round, in order
+    # Corral runs next to its peers on the same mode, app and path. Odd
+    # rounds run them in the order below, even rounds in reverse (A B, B A,
+    # A B ...): a drift of the machine's speed within a group, or anything
+    # that favours the first or last server of a group, then counts for
+    # Corral in half the rounds and against it in the other half.
+    local round=$1 mode app path servers
     for mode in 1w 2w; do
         for app in hello django; do
-            echo "$mode $app nginx corral"
-            echo "$mode $app nginx uwsgi"
-            [ "$app" = hello ] && echo "$mode $app nginx stub"
-            echo "$mode $app nginx gunicorn"
-            echo "$mode $app http corral"
-            echo "$mode $app http uwsgi"
-            echo "$mode $app http uwsgi-http11"
-            [ "$app" = hello ] && echo "$mode $app http nginx"
-            echo "$mode $app http gunicorn"
+            for path in nginx http; do
+                if [ "$path" = nginx ]; then
+                    servers="corral uwsgi"
+                    [ "$app" = hello ] && servers="$servers stub"
+                    servers="$servers gunicorn"
+                else
+                    servers="corral uwsgi uwsgi-http11"
+                    [ "$app" = hello ] && servers="$servers nginx"
+                    servers="$servers gunicorn"
+                fi
+                # shellcheck disable=SC2086
+                [ $((round % 2)) = 0 ] && servers=$(printf '%s\n' $servers | tac)
+                for server in $servers; do
+                    echo "$mode $app $path $server"
+                done
+            done
         done
     done
 }
@@ -168,11 +181,12 @@ main() {
     mkdir -p "$RESULTS"
     stamp=$(date -u +%Y%m%d-%H%M%S)
     RAW=$RESULTS/bench-$stamp.jsonl
-    list=$(configs | grep -E -- "${ONLY:-.}")
+    list=$(configs 1 | grep -E -- "${ONLY:-.}")
     [ -n "$list" ] || die "--only '$ONLY' matches no configuration"
     log "$ROUNDS rounds x $(echo "$list" | wc -l) configurations x ${DURATION}s" \
         "(corral: ${CORRAL:-none}); raw figures: $RAW"
     for round in $(seq "$ROUNDS"); do
+        list=$(configs "$round" | grep -E -- "${ONLY:-.}")
         while read -r line; do
             # shellcheck disable=SC2086
             run_config "$round" $line </dev/null
