@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 PY=/usr/bin/python3
 
-ROUNDS=5
+ROUNDS=6
 DURATION=10
 WARMUP=2
 CONNECTIONS=32
@@ -41,7 +41,8 @@ usage() {
     cat <<'EOF'
 Options:
   --quick          2 rounds of 5 s each, 1 s warm-up (a check, not a result)
-  --rounds N       rounds, each running every configuration once (default 5)
+  --rounds N       rounds, each running every configuration once (default 6;
+                   an even number runs each order of the servers equally often)
   --duration S     seconds of wrk per configuration (default 10)
   --warmup S       seconds of wrk before measuring (default 2)
   --connections N  wrk connections (default 32)
