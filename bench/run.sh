@@ -5,11 +5,11 @@
 # bench/stub.c, then runs every configuration once per round, round after
 # round, the servers of a configuration in turn and their order reversed
 # every other round (A B, B A, ...), so that slow drift on a shared machine
-# hits every server alike. A configuration is: workers (1 pinned to CPU 0 with wrk on
-# CPU 1, or 2 unpinned) x app (hello, django) x path (behind nginx over the
-# uwsgi protocol on a unix socket, or direct HTTP) x server. Each
-# configuration's servers are started, checked, measured (lib/measure.py),
-# and stopped by pid, also on errors (trap). The figures go to
+# hits every server alike. A configuration is: workers (1 pinned to CPU 0
+# with wrk on CPU 1, or 2 unpinned) x app (hello, django) x path (behind
+# nginx over the uwsgi protocol on a unix socket, or direct HTTP) x server.
+# Each configuration's servers are started, checked, measured
+# (lib/measure.py), and stopped by pid, also on errors (trap). The figures go to
 # bench/results/ (lib/report.py): a dated Markdown table, a PNG chart and the
 # raw JSON lines, copied to latest.md and latest.png.
 #
@@ -134,11 +134,8 @@ run_config() {
 }
 
 configs() { # configs ROUND: every configuration of one round, in order
-    # Corral runs next to its peers on the same mode, app and path. Odd
-    # rounds run them in the order below, even rounds in reverse (A B, B A,
-    # A B ...): a drift of the machine's speed within a group, or anything
-    # that favours the first or last server of a group, then counts for
-    # Corral in half the rounds and against it in the other half.
+    # Corral runs next to its peers on the same mode, app and path: odd
+    # rounds in the order below, even rounds in reverse (see the top).
     local round=$1 mode app path servers
     for mode in 1w 2w; do
         for app in hello django; do

@@ -236,7 +236,8 @@ def write_markdown(path, recs, summary, note, chart):
     rounds = sorted({r["round"] for r in recs})
     lines = [f"# Corral benchmark, {os.path.basename(path)[6:-3]} UTC", "",
              f"{note}; {len(rounds)} round(s) run, every configuration once per round, "
-             f"the servers of a configuration in turn, in reverse every other round (A B, B A, ...). Machine: {os.cpu_count()} CPUs, "
+             f"the servers of a configuration in turn, in reverse every other round "
+             f"(A B, B A, ...). Machine: {os.cpu_count()} CPUs, "
              f"Linux {platform.release()}; {', '.join(versions())}.", "",
              noise_line(recs),
              "Figures are medians over rounds. Server CPU is utime+stime of the server's "
