@@ -7,14 +7,15 @@
 # every other round (A B, B A, ...), so that slow drift on a shared machine
 # hits every server alike. A configuration is: workers (1 pinned to CPU 0
 # with wrk on CPU 1, or 2 unpinned) x app (hello, django) x path (behind
-# nginx over the uwsgi protocol on a unix socket, or direct HTTP) x server.
+# nginx over the uwsgi protocol on a unix socket; the same at a set load,
+# hello only; or direct HTTP) x server.
 # Each configuration's servers are started, checked, measured
 # (lib/measure.py), and stopped by pid, also on errors (trap). The figures go to
 # bench/results/ (lib/report.py): a dated Markdown table, a PNG chart and the
 # raw JSON lines, copied to latest.md and latest.png.
 #
 # Usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--warmup S]
-#                     [--connections N] [--only REGEX] [--corral PATH]
+#                     [--connections N] [--think-ms MS] [--only REGEX] [--corral PATH]
 #                     [--no-install] [--no-build] [--no-syscalls]
 set -u -o pipefail
 
@@ -26,6 +27,7 @@ ROUNDS=6
 DURATION=10
 WARMUP=2
 CONNECTIONS=32
+THINK_MS=3
 ONLY=""
 CORRAL=""
 INSTALL=1
@@ -46,6 +48,9 @@ Options:
   --duration S     seconds of wrk per configuration (default 10)
   --warmup S       seconds of wrk before measuring (default 2)
   --connections N  wrk connections (default 32)
+  --think-ms MS    the paced path's pause between a response and the next
+                   request on each connection (default 3; with 32 connections
+                   the load is then at most 32 / 3 ms = 10,667 req/s)
   --only REGEX     run only configurations whose name matches, e.g. 'hello nginx'
   --corral PATH    use this corral binary instead of building build-bench/
   --no-install     do not apt-get install the peers
@@ -63,6 +68,7 @@ while [ $# -gt 0 ]; do
         --duration) DURATION=$2; shift ;;
         --warmup) WARMUP=$2; shift ;;
         --connections) CONNECTIONS=$2; shift ;;
+        --think-ms) THINK_MS=$2; shift ;;
         --only) ONLY=$2; shift ;;
         --corral) CORRAL=$2; BUILD=0; shift ;;
         --no-install) INSTALL=0 ;;
@@ -73,6 +79,9 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+case "$THINK_MS" in
+    ''|*[!0-9]*|0) echo "run.sh: --think-ms wants a whole number of milliseconds above 0, not '$THINK_MS'" >&2; exit 2 ;;
+esac
 
 # shellcheck source=lib/common.sh
 . "$HERE/lib/common.sh"
@@ -81,6 +90,7 @@ done
 run_config() {
     local round=$1 mode=$2 app=$3 path=$4 server=$5
     local workers threads wrkcpu url sock="$WORK/app.sock" spid fpid="" port urlpath=/ meta
+    local think=0
     local name="$mode $app $path $server"
     if [ "$mode" = 1w ]; then
         workers=1 threads=1 wrkcpu=1 PIN="taskset -c 0"
@@ -96,7 +106,8 @@ run_config() {
     if [ "$server" = nginx ]; then
         start_nginx nginx-return "$workers" "$DIRECT_PORT" 'return 200 "Hello, World!";'
         spid=$LAST_PID port=$DIRECT_PORT
-    elif [ "$path" = nginx ]; then
+    elif [ "$path" = nginx ] || [ "$path" = paced ]; then
+        [ "$path" = paced ] && think=$THINK_MS
         start_server "$server" "$app" "$sock" "$workers" 0
         spid=$LAST_PID
         if [ "$server" = gunicorn ]; then
@@ -112,14 +123,15 @@ run_config() {
         spid=$LAST_PID port=$DIRECT_PORT
     fi
     url="http://127.0.0.1:$port$urlpath"
-    meta=$(printf '{"round": %d, "mode": "%s", "app": "%s", "path": "%s", "server": "%s", "workers": %d, "connections": %d, "duration": %s}' \
-        "$round" "$mode" "$app" "$path" "$server" "$workers" "$CONNECTIONS" "$DURATION")
+    meta=$(printf '{"round": %d, "mode": "%s", "app": "%s", "path": "%s", "server": "%s", "workers": %d, "connections": %d, "duration": %s, "think_ms": %d}' \
+        "$round" "$mode" "$app" "$path" "$server" "$workers" "$CONNECTIONS" "$DURATION" "$think")
     if wait_ready "$url" $spid $fpid; then
         # In the background and waited for, so that a SIGTERM to this script
         # stops the servers at once rather than after the measurement.
         "$PY" "$HERE/lib/measure.py" --server-pid "$spid" --front-pid "${fpid:-0}" \
             --url "$url" --duration "$DURATION" --warmup "$WARMUP" \
             --connections "$CONNECTIONS" --threads "$threads" --wrk-cpu "$wrkcpu" \
+            --think-ms "$think" \
             --out "$RAW" --meta "$meta" &
         MEASURE_PID=$!
         wait "$MEASURE_PID"
@@ -136,11 +148,21 @@ run_config() {
 configs() { # configs ROUND: every configuration of one round, in order
     # Corral runs next to its peers on the same mode, app and path: odd
     # rounds in the order below, even rounds in reverse (see the top).
-    local round=$1 mode app path servers
+    local round=$1 mode app path paths servers
     for mode in 1w 2w; do
         for app in hello django; do
-            for path in nginx http; do
-                if [ "$path" = nginx ]; then
+            # paced: hello behind nginx at a load the client sets (a think
+            # time per connection), well below what any of these servers
+            # can take, so that latency is compared at the same load. At
+            # full load, latency says where the queue forms more than how
+            # fast a server answers: a server that is not the bottleneck
+            # leaves the queue to nginx and wrk, which share its cores.
+            paths="nginx http"
+            [ "$app" = hello ] && paths="nginx paced http"
+            for path in $paths; do
+                if [ "$path" = paced ]; then
+                    servers="corral uwsgi stub"
+                elif [ "$path" = nginx ]; then
                     servers="corral uwsgi"
                     [ "$app" = hello ] && servers="$servers stub"
                     servers="$servers gunicorn"

@@ -4,7 +4,8 @@
 Called by bench/run.sh once a server answers. It warms the server up with
 wrk, snapshots the CPU time (utime + stime from /proc/PID/stat) of the
 server's process tree and of the front nginx's tree, runs wrk with
-lib/report.lua, snapshots again, reads the PSS of every server process
+lib/report.lua (with --think-ms, each connection pauses that long between
+a response and its next request), snapshots again, reads the PSS of every server process
 from /proc/PID/smaps_rollup, and appends one JSON object to --out.
 
 CPU per request counts only processes alive at both snapshots; a process
@@ -90,6 +91,8 @@ def run_wrk(args, seconds, script=None):
     if script:
         cmd += ["-s", script]
     cmd.append(args.url)
+    if args.think_ms > 0:
+        cmd.append(str(args.think_ms))  # report.lua's init(): the think time
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         return proc.communicate()[0]
@@ -160,6 +163,8 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--wrk-cpu", default="", help="CPU list for taskset, empty: unpinned")
+    ap.add_argument("--think-ms", type=int, default=0,
+                    help="each connection waits this long after a response (0: not at all)")
     ap.add_argument("--out", required=True, help="JSON lines file to append to")
     ap.add_argument("--meta", default="{}", help="JSON object merged into the record")
     args = ap.parse_args()

@@ -18,13 +18,15 @@ import sys
 
 MODES = {"1w": "1 worker, server (and nginx) on CPU 0, wrk on CPU 1",
          "2w": "2 workers, unpinned"}
-PATHS = {"nginx": "behind nginx", "http": "direct HTTP"}
+PATHS = {"nginx": "behind nginx", "paced": "behind nginx, paced", "http": "direct HTTP"}
 SERVERS = {
-    "corral": {"nginx": "Corral (uwsgi socket)", "http": "Corral --http-socket"},
-    "uwsgi": {"nginx": "uWSGI (uwsgi socket)", "http": "uWSGI --http-socket"},
+    "corral": {"nginx": "Corral (uwsgi socket)", "paced": "Corral (uwsgi socket)",
+               "http": "Corral --http-socket"},
+    "uwsgi": {"nginx": "uWSGI (uwsgi socket)", "paced": "uWSGI (uwsgi socket)",
+              "http": "uWSGI --http-socket"},
     "uwsgi-http11": {"http": "uWSGI --http11-socket"},
     "gunicorn": {"nginx": "gunicorn sync (nginx proxy_pass)", "http": "gunicorn sync"},
-    "stub": {"nginx": "C stub (uwsgi socket)"},
+    "stub": {"nginx": "C stub (uwsgi socket)", "paced": "C stub (uwsgi socket)"},
     "nginx": {"http": "nginx return 200"},
 }
 FIGURES = [  # key, heading, format, "lower is better"
@@ -61,7 +63,8 @@ def key(r):
 
 def order(k):
     mode, app, path, server = k
-    return (list(MODES).index(mode), app != "hello", path != "nginx", list(SERVERS).index(server))
+    return (list(MODES).index(mode), app != "hello", list(PATHS).index(path),
+            list(SERVERS).index(server))
 
 
 def median(values):
@@ -172,6 +175,45 @@ def targets_table(recs, summary):
     return lines if len(lines) > 2 else ["(no Corral figures in this run)"]
 
 
+def paced_table(recs, summary):
+    """Latency at the same load: the paced path, where the client sets the
+    load (wrk's think time), so that no server is the bottleneck. Not one of
+    the issue's targets; it says what its saturated p99 cannot."""
+    lines = ["| workers | think time | req/s: Corral / uWSGI / stub | p50 ratio | p99 ratio "
+             "| per-round p99 range | rounds with Corral's p99 ≤ uWSGI's | p99 ratio to stub |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for mode in MODES:
+        ck, uk, sk = ((mode, "hello", "paced", s) for s in ("corral", "uwsgi", "stub"))
+        if ck not in summary or uk not in summary:
+            continue
+        r = round_ratios(recs, ck, uk)
+        p99 = r["p99_ms"]
+        think = median([x.get("think_ms") for x in recs if key(x) == ck and x.get("ok")])
+        rps = " / ".join(fmt("{:,.0f}", summary[k]["rps"]) if k in summary else "–"
+                         for k in (ck, uk, sk))
+        stub = median(round_ratios(recs, ck, sk)["p99_ms"]) if sk in summary else None
+        spread = f"{min(p99):.2f}–{max(p99):.2f}" if p99 else "–"
+        lines.append(f"| {mode} | {fmt('{:.0f} ms', think)} | {rps} "
+                     f"| {fmt('{:.2f}', median(r['p50_ms']))} | {fmt('{:.2f}', median(p99))} "
+                     f"| {spread} | {sum(1 for v in p99 if v <= 1.0)}/{len(p99)} "
+                     f"| {fmt('{:.2f}', stub)} |")
+    return lines if len(lines) > 2 else []
+
+
+def paced_section(recs, summary, heading):
+    table = paced_table(recs, summary)
+    if not table:
+        return []
+    return ["", heading, "",
+            "hello behind nginx again, but each wrk connection waits the think time after "
+            "a response before its next request, so the client sets the load (at most "
+            "connections / think time) and every server gets about the same. Not one of "
+            "the issue's targets: at full load the servers' p99 says where the queue "
+            "forms (in the listen queue of a server that is the bottleneck, or in nginx "
+            "and wrk, which share the cores, when the server is not) as much as how fast "
+            "a server answers; here the load is the same for all.", ""] + table
+
+
 def config_tables(summary):
     out = []
     for mode, title in MODES.items():
@@ -248,7 +290,8 @@ def write_markdown(path, recs, summary, note, chart):
              "Others' CPU is the share of all CPUs that other processes on the machine "
              "used during the run (busy time from /proc/stat less the server's, nginx's and "
              "wrk's): the noise the run had to live with.", "",
-             "## Targets (issue 3)", ""] + targets_table(recs, summary) + [
+             "## Targets (issue 3)", ""] + targets_table(recs, summary) + \
+        paced_section(recs, summary, "## Latency at the same load") + [
              "", "## Corral / peer (median over rounds of the per-round ratio)", ""] + \
         ratio_table(recs, summary) + ["", "## Per configuration", ""] + config_tables(summary)
     if chart:
@@ -316,7 +359,8 @@ def update_readme(path, md_name, recs, summary, note):
         print(f"report: no result markers in {path}, not updated", file=sys.stderr)
         return
     block = [README_START, "", f"From `results/{md_name}` ({note}). " + noise_line(recs).strip(),
-             "", "### Targets (issue 3)", ""] + targets_table(recs, summary) + [
+             "", "### Targets (issue 3)", ""] + targets_table(recs, summary) + \
+        paced_section(recs, summary, "### Latency at the same load") + [
              "", "### Corral / peer, median over rounds of the per-round ratio", ""] + \
         ratio_table(recs, summary) + ["", "Every configuration's figures are in "
                                       f"[`results/{md_name}`](results/{md_name}).", ""]
