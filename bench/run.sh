@@ -15,8 +15,8 @@
 # raw JSON lines, copied to latest.md and latest.png.
 #
 # Usage: bench/run.sh [--quick] [--rounds N] [--duration S] [--warmup S]
-#                     [--connections N] [--think-ms MS] [--only REGEX] [--corral PATH]
-#                     [--no-install] [--no-build] [--no-syscalls]
+#                     [--connections N] [--think-ms MS] [--only REGEX]
+#                     [--corral PATH] [--no-install] [--no-build] [--no-syscalls]
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -80,7 +80,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$THINK_MS" in
-    ''|*[!0-9]*|0) echo "run.sh: --think-ms wants a whole number of milliseconds above 0, not '$THINK_MS'" >&2; exit 2 ;;
+    ''|*[!0-9]*|0*) echo "run.sh: --think-ms wants a whole number of milliseconds above 0, not '$THINK_MS'" >&2; exit 2 ;;
 esac
 
 # shellcheck source=lib/common.sh

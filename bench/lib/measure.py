@@ -5,8 +5,9 @@ Called by bench/run.sh once a server answers. It warms the server up with
 wrk, snapshots the CPU time (utime + stime from /proc/PID/stat) of the
 server's process tree and of the front nginx's tree, runs wrk with
 lib/report.lua (with --think-ms, each connection pauses that long between
-a response and its next request), snapshots again, reads the PSS of every server process
-from /proc/PID/smaps_rollup, and appends one JSON object to --out.
+a response and its next request), snapshots again, reads the PSS of every
+server process from /proc/PID/smaps_rollup, and appends one JSON object to
+--out.
 
 CPU per request counts only processes alive at both snapshots; a process
 that appears or vanishes during the run is reported in "procs_changed"
