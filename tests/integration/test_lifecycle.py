@@ -67,6 +67,33 @@ def wait_replaced(server, old, n, timeout=20):
                     % (sorted(old), n))
 
 
+def wait_reloads_settled(server, old, n, timeout=30):
+    """Wait for the generation of the last reload: n workers, none in `old`,
+    all spawned after the last "graceful reload" line, and n workers of the
+    generation before logged as stopped after it. A reload requested while
+    another runs starts as soon as that one completes, in the same
+    iteration of the master's loop, so a state that holds twice, 0.5 s
+    apart, is the last one."""
+    old = set(old)
+
+    def settled():
+        log = server.log()
+        tail = log[log.rfind("graceful reload"):]
+        spawned = {int(p) for p in re.findall(r"spawned worker \d+ \(pid (\d+)\)", tail)}
+        stopped = re.findall(r"worker \d+ \(pid \d+\) stopped", tail)
+        now = set(server.workers())
+        return len(now) == n and not (now & old) and now == spawned and len(stopped) >= n \
+            and now
+
+    deadline = time.monotonic() + timeout
+    while True:
+        first = wait_for(settled, max(deadline - time.monotonic(), 0.1),
+                         "the reloads to settle on %d new workers" % n)
+        time.sleep(0.5)
+        if settled() == first:
+            return first
+
+
 def proc_status(pid):
     fields = {}
     for line in Path("/proc/%d/status" % pid).read_text().splitlines():
@@ -434,8 +461,7 @@ def test_sighups_in_quick_succession_under_load(corral):
         for _ in range(5):
             server.send(signal.SIGHUP)
             time.sleep(0.3)
-        wait_replaced(server, first, 2, timeout=30)
-        final = set(server.workers())
+        final = wait_reloads_settled(server, first, 2)
         seen = load.ok
         wait_for(lambda: load.ok > seen + 20, 15, "requests after the reloads")
     assert not load.failures, load.failures[:5]
