@@ -151,12 +151,8 @@ configs() { # configs ROUND: every configuration of one round, in order
     local round=$1 mode app path paths servers
     for mode in 1w 2w; do
         for app in hello django; do
-            # paced: hello behind nginx at a load the client sets (a think
-            # time per connection), well below what any of these servers
-            # can take, so that latency is compared at the same load. At
-            # full load, latency says where the queue forms more than how
-            # fast a server answers: a server that is not the bottleneck
-            # leaves the queue to nginx and wrk, which share its cores.
+            # paced: hello behind nginx with a think time per connection,
+            # latency at the same load (why: bench/README.md, "What runs")
             paths="nginx http"
             [ "$app" = hello ] && paths="nginx paced http"
             for path in $paths; do

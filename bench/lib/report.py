@@ -20,15 +20,21 @@ MODES = {"1w": "1 worker, server (and nginx) on CPU 0, wrk on CPU 1",
          "2w": "2 workers, unpinned"}
 PATHS = {"nginx": "behind nginx", "paced": "behind nginx, paced", "http": "direct HTTP"}
 SERVERS = {
-    "corral": {"nginx": "Corral (uwsgi socket)", "paced": "Corral (uwsgi socket)",
-               "http": "Corral --http-socket"},
-    "uwsgi": {"nginx": "uWSGI (uwsgi socket)", "paced": "uWSGI (uwsgi socket)",
-              "http": "uWSGI --http-socket"},
+    "corral": {"nginx": "Corral (uwsgi socket)", "http": "Corral --http-socket"},
+    "uwsgi": {"nginx": "uWSGI (uwsgi socket)", "http": "uWSGI --http-socket"},
     "uwsgi-http11": {"http": "uWSGI --http11-socket"},
     "gunicorn": {"nginx": "gunicorn sync (nginx proxy_pass)", "http": "gunicorn sync"},
-    "stub": {"nginx": "C stub (uwsgi socket)", "paced": "C stub (uwsgi socket)"},
+    "stub": {"nginx": "C stub (uwsgi socket)"},
     "nginx": {"http": "nginx return 200"},
 }
+
+
+def server_label(server, path):
+    """A server's name in the tables; the paced path is the nginx path with
+    a think time, so its servers are named as there."""
+    return SERVERS[server]["nginx" if path == "paced" else path]
+
+
 FIGURES = [  # key, heading, format, "lower is better"
     ("rps", "req/s", "{:,.0f}", False),
     ("p50_ms", "p50 ms", "{:.2f}", True),
@@ -127,7 +133,7 @@ def pairs(summary):
         for peer in peers:
             pk = (mode, app, path, peer)
             if pk in summary:
-                out.append((f"{mode} · {app} · {PATHS[path]} · vs {SERVERS[peer][path]}", k, pk))
+                out.append((f"{mode} · {app} · {PATHS[path]} · vs {server_label(peer, path)}", k, pk))
     return out
 
 
@@ -232,7 +238,7 @@ def config_tables(summary):
             rounds = f"{s['rounds']}" + (f" ({s['failed']} failed)" if s["failed"] else "")
             if s["changed"]:
                 rounds += f" ({s['changed']} with a worker change)"
-            out.append(f"| {k[1]} | {PATHS[k[2]]} | {SERVERS[k[3]][k[2]]} | "
+            out.append(f"| {k[1]} | {PATHS[k[2]]} | {server_label(k[3], k[2])} | "
                        + " | ".join(cells) + f" | {rounds} |")
         out.append("")
     return out
