@@ -125,21 +125,7 @@ run_config() {
     url="http://127.0.0.1:$port$urlpath"
     meta=$(printf '{"round": %d, "mode": "%s", "app": "%s", "path": "%s", "server": "%s", "workers": %d, "connections": %d, "duration": %s, "think_ms": %d}' \
         "$round" "$mode" "$app" "$path" "$server" "$workers" "$CONNECTIONS" "$DURATION" "$think")
-    if wait_ready "$url" $spid $fpid; then
-        # In the background and waited for, so that a SIGTERM to this script
-        # stops the servers at once rather than after the measurement.
-        "$PY" "$HERE/lib/measure.py" --server-pid "$spid" --front-pid "${fpid:-0}" \
-            --url "$url" --duration "$DURATION" --warmup "$WARMUP" \
-            --connections "$CONNECTIONS" --threads "$threads" --wrk-cpu "$wrkcpu" \
-            --think-ms "$think" \
-            --out "$RAW" --meta "$meta" &
-        MEASURE_PID=$!
-        wait "$MEASURE_PID"
-        MEASURE_PID=""
-    else
-        echo "${meta%\}}, \"ok\": false, \"why\": \"did not start\"}" >>"$RAW"
-        tail -n 5 "$WORK/$server.log" 2>/dev/null | sed 's/^/    log: /'
-    fi
+    measure "$server" "$spid" "$fpid" "$url" "$threads" "$wrkcpu" "$think" "$meta"
     stop_pid "$spid" "$(stop_signal "$server")"
     [ -n "$fpid" ] && stop_pid "$fpid" TERM
     rm -f "$sock"

@@ -1,4 +1,4 @@
-# bench/lib/common.sh: the functions bench/run.sh and bench/syscalls.sh share.
+# bench/lib/common.sh: the functions bench/run.sh, p99.sh and syscalls.sh share.
 #
 # Sourced, not run. Starts servers (Corral, uWSGI, gunicorn, the C stub,
 # nginx) each in its own session so that its pid is its process group, and
@@ -70,6 +70,30 @@ wait_ready() { # wait_ready URL PID...: 0 once URL answers 200 while every PID l
     done
     log "  no 200 from $url after ${START_TIMEOUT}s (last status $code)"
     return 1
+}
+
+# measure SERVER SPID FPID URL THREADS WRKCPU THINK META: once URL answers,
+# lib/measure.py appends the figures to $RAW (META plus what it measured);
+# a server that does not start gets a failed row and its log's tail. FPID
+# (the nginx in front) and WRKCPU may be empty. Uses PY, HERE, DURATION,
+# WARMUP, CONNECTIONS and RAW.
+measure() {
+    local server=$1 spid=$2 fpid=$3 url=$4 threads=$5 wrkcpu=$6 think=$7 meta=$8
+    # shellcheck disable=SC2086 # fpid: no word when empty
+    if wait_ready "$url" "$spid" $fpid; then
+        # In the background and waited for, so that a SIGTERM to the script
+        # stops the servers at once rather than after the measurement.
+        "$PY" "$HERE/lib/measure.py" --server-pid "$spid" --front-pid "${fpid:-0}" \
+            --url "$url" --duration "$DURATION" --warmup "$WARMUP" \
+            --connections "$CONNECTIONS" --threads "$threads" --wrk-cpu "$wrkcpu" \
+            --think-ms "$think" --out "$RAW" --meta "$meta" &
+        MEASURE_PID=$!
+        wait "$MEASURE_PID"
+        MEASURE_PID=""
+    else
+        echo "${meta%\}}, \"ok\": false, \"why\": \"did not start\"}" >>"$RAW"
+        tail -n 5 "$WORK/$server.log" 2>/dev/null | sed 's/^/    log: /'
+    fi
 }
 
 # ---------------------------------------------------------------- setup
