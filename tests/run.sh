@@ -2,7 +2,8 @@
 # Build Corral and run every test, the way CI does (.ci/run):
 #
 #   1. install the Debian packages (tests/install-deps.sh)
-#   2. configure and build into build/
+#   2. bench/'s report scripts on made-up figures (tests/bench); configure
+#      and build into build/
 #   3. unit tests (ctest), integration tests (pytest, real binary and nginx)
 #   4. fuzz targets for ${CORRAL_FUZZ_SECONDS:-45}s each, if tests/fuzz/run.sh exists
 #      (issue 7: at least a minute each in CI), and the soak test with
@@ -79,6 +80,9 @@ if [ "${CORRAL_SKIP_DEPS:-0}" = 1 ]; then
 else
     step deps bash tests/install-deps.sh
 fi
+
+# bench/'s reports and scripts, on made-up figures: no benchmark runs here.
+step bench-tools "$PYTHON" -m pytest -q -p no:cacheprovider tests/bench
 
 # collectstatic output is what the nginx tests serve.
 step collectstatic env -C examples/django "$PYTHON" manage.py collectstatic \
