@@ -12,6 +12,9 @@ server process from /proc/PID/smaps_rollup, and appends one JSON object to
 CPU per request counts only processes alive at both snapshots; a process
 that appears or vanishes during the run is reported in "procs_changed"
 (a crashed or respawned worker), so such a run is visible, not hidden.
+A run in which no request completes fails with "waits": where each process
+of the server and of the nginx in front sits (wrk 4.1 counts no timeouts,
+so a server that stops answering shows no error of its own).
 """
 import argparse
 import json
@@ -83,6 +86,25 @@ def pss_kb(pid):
     return None
 
 
+def waits(pids):
+    """pid -> "name: syscall N, wchan W" for each live pid: where a process
+    that stopped answering sits (the syscall number and the kernel function
+    it sleeps in, from /proc)."""
+    out = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/syscall") as f:
+                call = f.read().split()[0]
+            with open(f"/proc/{pid}/wchan") as f:
+                wchan = f.read().strip() or "-"
+        except OSError:
+            continue
+        out[str(pid)] = f"{name}: syscall {call}, wchan {wchan}"
+    return out
+
+
 def run_wrk(args, seconds, script=None):
     cmd = []
     if args.wrk_cpu:
@@ -133,7 +155,16 @@ def measure(args):
     others = (m1[0] - m0[0]) - s_ticks - f_ticks - wrk_ticks
     pss = {pid: pss_kb(pid) for pid in after}
     workers = [p for p in after[1:] if pss.get(p)] or after[:1]
+    extra = {}
+    if reqs == 0:
+        # wrk 4.1 counts no timeouts: a server or nginx that stopped
+        # answering shows as no request and no error. Say so, and where
+        # each of their processes waits, for whoever reads the raw figures.
+        extra = {"why": "no request completed and wrk saw no error: the server or nginx "
+                        "stopped answering (see \"waits\")",
+                 "waits": waits(after + tree(args.front_pid))}
     return {
+        **extra,
         "ok": reqs > 0,
         "requests": reqs,
         "seconds": round(secs, 3),
@@ -179,6 +210,8 @@ def main():
               f"  err {rec['errors']} non2xx {rec['non2xx']}")
     else:
         print("  FAILED: " + rec.get("why", "no request completed"))
+        for pid, where in rec.get("waits", {}).items():
+            print(f"    {pid} {where}")
     return 0 if rec["ok"] else 1
 
 

@@ -122,3 +122,38 @@ def test_p99_report_without_figures_fails(tmp_path):
               "--out", str(tmp_path / "x.md"))
     assert res.returncode == 1
     assert "no figures" in res.stderr
+
+
+SILENT_SERVER = """
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])  # read nothing, answer nothing
+"""
+
+
+def test_measure_names_a_server_that_stops_answering(tmp_path):
+    # wrk 4.1 counts no timeouts: against a server that accepts and never
+    # answers it reports no request and no error. measure.py must call that
+    # a failure, say why, and record where the server's process waits.
+    srv = subprocess.Popen([PY, "-c", SILENT_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(srv.stdout.readline())
+        out = tmp_path / "m.jsonl"
+        res = run(PY, str(BENCH / "lib" / "measure.py"), "--server-pid", str(srv.pid),
+                  "--url", f"http://127.0.0.1:{port}/", "--duration", "1", "--warmup", "0",
+                  "--connections", "2", "--threads", "1", "--out", str(out),
+                  "--meta", '{"server": "silent"}')
+    finally:
+        srv.kill()
+        srv.wait()
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "FAILED: no request completed and wrk saw no error" in res.stdout
+    rec = json.loads(out.read_text())
+    assert rec["ok"] is False and rec["server"] == "silent" and rec["requests"] == 0
+    assert str(srv.pid) in rec["waits"]
+    assert rec["waits"][str(srv.pid)].startswith("python3: syscall ")
