@@ -8,7 +8,8 @@
  *
  * Invariants: no allocation after start; one read buffer per process that
  * holds the largest possible packet; a request body is not read (the
- * benchmark sends GETs). SIGTERM or SIGINT to the parent stops the children.
+ * benchmark sends GETs). SIGTERM or SIGINT to the parent stops the children;
+ * a child that dies stops them all, and the parent exits with status 1.
  *
  * Usage: stub SOCKET_PATH [PROCESSES]
  */
@@ -93,8 +94,13 @@ static void serve(int lfd)
             perror("stub: accept4");
             _exit(1);
         }
-        if (read_packet(c, buf, sizeof(buf)) == 0 && write(c, reply, sizeof(reply) - 1) < 0)
-            perror("stub: write");
+        /* MSG_NOSIGNAL: nginx closes the connection when its client goes
+         * away first (the end of a wrk run), and a SIGPIPE would kill this
+         * process, leaving the listen queue to nobody. */
+        if (read_packet(c, buf, sizeof(buf)) == 0 &&
+            send(c, reply, sizeof(reply) - 1, MSG_NOSIGNAL) < 0 && errno != EPIPE &&
+            errno != ECONNRESET)
+            perror("stub: send");
         close(c);
     }
 }
@@ -112,8 +118,11 @@ int main(int argc, char **argv)
     lfd = listen_unix(argv[1]);
     if (lfd < 0)
         return 1;
-    signal(SIGTERM, on_stop);
-    signal(SIGINT, on_stop);
+    /* No SA_RESTART: the wait() below returns on SIGTERM and SIGINT. */
+    struct sigaction sa = { .sa_handler = on_stop };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     for (i = 0; i < n; i++) {
         kids[i] = fork();
         if (kids[i] == 0)
@@ -125,12 +134,27 @@ int main(int argc, char **argv)
             break;
         }
     }
-    while (!stopping)
-        pause();
+    /* A process that dies leaves the connections it would have taken queued
+     * for nobody: stop them all, so that the benchmark sees a server that
+     * exited rather than one that stopped answering. */
+    int died = 0, status;
+    while (!stopping) {
+        pid_t pid = wait(&status);
+        if (pid > 0) {
+            if (WIFSIGNALED(status))
+                fprintf(stderr, "stub: process %d killed by signal %d\n", (int)pid,
+                        WTERMSIG(status));
+            else
+                fprintf(stderr, "stub: process %d exited (status %d)\n", (int)pid,
+                        WEXITSTATUS(status));
+            died = 1;
+            break;
+        }
+    }
     for (i = 0; i < n; i++)
         kill(kids[i], SIGTERM);
     while (wait(NULL) > 0)
         ;
     unlink(argv[1]);
-    return 0;
+    return died;
 }

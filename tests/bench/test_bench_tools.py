@@ -157,3 +157,93 @@ def test_measure_names_a_server_that_stops_answering(tmp_path):
     assert rec["ok"] is False and rec["server"] == "silent" and rec["requests"] == 0
     assert str(srv.pid) in rec["waits"]
     assert rec["waits"][str(srv.pid)].startswith("python3: syscall ")
+
+
+def uwsgi_packet(vars_):
+    body = b"".join(len(k).to_bytes(2, "little") + k + len(v).to_bytes(2, "little") + v
+                    for k, v in vars_.items())
+    return bytes([0]) + len(body).to_bytes(2, "little") + bytes([0]) + body
+
+
+def start_stub(tmp_path, processes):
+    import socket
+    import time
+    binary = tmp_path / "stub"
+    res = run("gcc", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o", str(binary),
+              str(BENCH / "stub.c"))
+    assert res.returncode == 0, res.stderr
+    path = str(tmp_path / "stub.sock")
+    proc = subprocess.Popen([str(binary), path, str(processes)], stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            s.close()
+            break
+        except OSError:
+            s.close()
+            assert time.monotonic() < deadline, "the stub did not listen"
+            time.sleep(0.05)
+    return proc, path
+
+
+def ask(path, packet, close_early=False):
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(path)
+    s.sendall(packet)
+    if close_early:
+        s.close()
+        return None
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data
+
+
+def test_stub_outlives_a_client_that_went_away(tmp_path):
+    # With one process: hold the stub in read() on connection A, queue B
+    # with a whole request and close it, then let A go. The stub answers A,
+    # then writes to B's closed socket (EPIPE): that must not kill it.
+    import socket
+    proc, path = start_stub(tmp_path, 1)
+    try:
+        pkt = uwsgi_packet({b"REQUEST_METHOD": b"GET", b"PATH_INFO": b"/"})
+        a = socket.socket(socket.AF_UNIX)
+        a.settimeout(30)
+        a.connect(path)
+        a.sendall(pkt[:2])  # the stub now waits for the rest of A
+        ask(path, pkt, close_early=True)
+        a.sendall(pkt[2:])
+        assert a.recv(4096).startswith(b"HTTP/1.1 200 OK")
+        a.close()
+        assert ask(path, pkt).endswith(b"Hello, World!")  # still serving after B
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+
+
+def test_stub_stops_when_a_process_dies(tmp_path):
+    import os
+    import signal
+    proc, path = start_stub(tmp_path, 2)
+    try:
+        kids = [int(p) for p in pathlib.Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+                .read_text().split()]
+        assert len(kids) == 2
+        os.kill(kids[0], signal.SIGKILL)
+        assert proc.wait(timeout=30) == 1
+        assert f"stub: process {kids[0]} killed by signal 9" in proc.stderr.read()
+        assert not os.path.exists(path)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
