@@ -77,18 +77,16 @@ done
 
 # run_one ROUND SERVER: SERVER is uwsgi, corral or corral+US (slowed by US µs).
 run_one() {
-    local round=$1 name=$2 server=$2 spin=0 sock="$WORK/app.sock" spid fpid meta
+    local round=$1 name=$2 server=$2 app=hello spin=0 sock="$WORK/app.sock" spid fpid meta
     local url="http://127.0.0.1:$FRONT_PORT/"
-    local hello_dir=$HELLO_DIR hello_mod=$HELLO_MOD
     case "$name" in
-        corral+*) server=corral spin=${name#corral+} HELLO_DIR=$HERE/apps HELLO_MOD=spin ;;
+        corral+*) server=corral app=spin spin=${name#corral+} ;;
     esac
     log "round $round: $name"
     rm -f "$sock"
     port_free "$FRONT_PORT" || die "port $FRONT_PORT is taken (set FRONT_PORT)"
-    SPIN_US=$spin start_server "$server" hello "$sock" 2 0
+    SPIN_US=$spin start_server "$server" "$app" "$sock" 2 0
     spid=$LAST_PID
-    HELLO_DIR=$hello_dir HELLO_MOD=$hello_mod
     start_nginx nginx-front 2 "$FRONT_PORT" "include /etc/nginx/uwsgi_params; uwsgi_pass unix:$sock;"
     fpid=$LAST_PID
     meta=$(printf '{"round": %d, "server": "%s", "spin_us": %d, "workers": 2, "connections": %d, "duration": %s}' \

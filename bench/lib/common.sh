@@ -189,11 +189,16 @@ start_nginx() { # start_nginx NAME WORKERS PORT LOCATION-BODY
 }
 
 # ---------------------------------------------------------------- servers
-# start_server SERVER APP BIND WORKERS: BIND is a unix socket path or host:port;
-# HTTP says whether BIND speaks HTTP. Sets LAST_PID.
+# start_server SERVER APP BIND WORKERS HTTP: APP is hello, django or spin;
+# BIND is a unix socket path or host:port; HTTP says whether BIND speaks
+# HTTP. Sets LAST_PID.
 start_server() {
     local server=$1 app=$2 bind=$3 workers=$4 http=$5 dir mod opt
-    if [ "$app" = django ]; then dir=$DJANGO_DIR mod=$DJANGO_MOD; else dir=$HELLO_DIR mod=$HELLO_MOD; fi
+    case "$app" in
+        django) dir=$DJANGO_DIR mod=$DJANGO_MOD ;;
+        spin) dir=$HERE/apps mod=spin ;; # hello burning $SPIN_US µs per request (p99.sh)
+        *) dir=$HELLO_DIR mod=$HELLO_MOD ;;
+    esac
     if [ "$http" = 1 ]; then opt=--http-socket; else opt=--socket; fi
     # The same uWSGI options for Corral and uWSGI; only the binary differs.
     local common=(--pythonpath "$dir" --module "$mod" --master --processes "$workers"

@@ -6,9 +6,13 @@ that the scripts parse, and that bad arguments are refused before anything
 is installed or started.
 """
 import json
+import os
 import pathlib
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
@@ -166,8 +170,6 @@ def uwsgi_packet(vars_):
 
 
 def start_stub(tmp_path, processes):
-    import socket
-    import time
     binary = tmp_path / "stub"
     res = run("gcc", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o", str(binary),
               str(BENCH / "stub.c"))
@@ -190,7 +192,6 @@ def start_stub(tmp_path, processes):
 
 
 def ask(path, packet, close_early=False):
-    import socket
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(30)
     s.connect(path)
@@ -212,7 +213,6 @@ def test_stub_outlives_a_client_that_went_away(tmp_path):
     # With one process: hold the stub in read() on connection A, queue B
     # with a whole request and close it, then let A go. The stub answers A,
     # then writes to B's closed socket (EPIPE): that must not kill it.
-    import socket
     proc, path = start_stub(tmp_path, 1)
     try:
         pkt = uwsgi_packet({b"REQUEST_METHOD": b"GET", b"PATH_INFO": b"/"})
@@ -232,8 +232,6 @@ def test_stub_outlives_a_client_that_went_away(tmp_path):
 
 
 def test_stub_stops_when_a_process_dies(tmp_path):
-    import os
-    import signal
     proc, path = start_stub(tmp_path, 2)
     try:
         kids = [int(p) for p in pathlib.Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
